@@ -1,0 +1,44 @@
+# tally: the commands a developer needs. CMake does the building.
+#   make            build (build/)
+#   make check      install dependencies, build with -Werror, run every test,
+#                   then the ASan+UBSan build with the fuzzers
+#   make asan       the sanitizer build and its tests only
+#   make bench      the media benchmark (bench/README.md)
+#   make media      run tally-media in the foreground with etc/tally-media.conf
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CTEST_ARGS ?= --output-on-failure
+
+.PHONY: all deps build check test asan bench media clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALLY_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest $(CTEST_ARGS)
+
+asan: deps
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+		-DTALLY_WERROR=ON -DTALLY_SANITIZE=ON -DTALLY_FUZZ=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest $(CTEST_ARGS) -L 'unit|fuzz|integration' -E 'interop'
+
+check: deps test asan
+
+bench: deps build
+	python3 bench/run.py --tally $(BUILD)/src/media/tally-media
+
+media: build
+	$(BUILD)/src/media/tally-media --config-file=etc/tally-media.conf --foreground
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

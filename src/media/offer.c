@@ -1,0 +1,252 @@
+/*
+ * offer.c: the ng "offer" and "answer" commands: SDP in, SDP out, and the
+ * call's streams set up so that media flows through tally-media.
+ *
+ * Who sends to which port (A offers, B answers):
+ *   offer  from A: A's SDP -> A's streams learn A's addresses; B's streams
+ *          get ports; the SDP returned (for B) carries B's stream ports.
+ *   answer from B: B's SDP -> B's streams learn B's addresses; the SDP
+ *          returned (for A) carries A's stream ports.
+ *   Then A sends to its ports, tally-media forwards from B's ports to B, and
+ *   back. A re-offer from either side updates the same streams: ports of
+ *   kept m= lines stay, new lines get ports, port-0 lines release theirs.
+ *
+ * The socket and address changes run as one mcall_exec() on the call's
+ * worker; SDP parsing and writing stay on the control thread.
+ */
+#include <errno.h>
+#include <string.h>
+#include <netinet/in.h>
+#include "log.h"
+#include "media.h"
+
+struct apply {
+	struct party *from;      /* whose SDP this is */
+	struct party *to;        /* who receives the rewritten SDP */
+	const struct msdp *sdp;
+	bool is_answer;
+	int err;
+};
+
+static void set_addr(struct sa *sa, const struct pl *addr, uint16_t port)
+{
+	char buf[64];
+
+	sa_init(sa, AF_UNSPEC);
+	if (!pl_isset(addr) || !port || addr->l >= sizeof(buf))
+		return;
+	pl_strcpy(addr, buf, sizeof(buf));
+	if (sa_set_str(sa, buf, port))
+		sa_init(sa, AF_UNSPEC);
+	else if (!sa_isset(sa, SA_ADDR))     /* 0.0.0.0 = hold (RFC 2543) */
+		sa_init(sa, AF_UNSPEC);
+}
+
+static void stream_learn(struct mstream *st, const struct msdp_media *m)
+{
+	struct sa rtp, rtcp;
+
+	set_addr(&rtp, &m->addr, m->port);
+	set_addr(&rtcp, &m->addr,
+		 m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1));
+	/* a new address in a re-offer means the old source is stale */
+	if (!sa_cmp(&rtp, &st->adv_rtp, SA_ALL))
+		st->latched_rtp = st->latched_rtcp = false;
+	st->adv_rtp = rtp;
+	st->adv_rtcp = rtcp;
+	st->kind = m->kind;
+	pl_strcpy(&m->media, st->type, sizeof(st->type));
+	pl_strcpy(&m->proto, st->proto, sizeof(st->proto));
+}
+
+static void apply_h(struct worker *w, void *arg)
+{
+	struct apply *a = arg;
+	size_t i;
+
+	(void)w;
+	for (i = 0; i < a->sdp->nmedia && !a->err; i++) {
+		const struct msdp_media *m = &a->sdp->media[i];
+		unsigned idx = (unsigned)i + 1;
+		struct mstream *sf = party_stream(a->from, idx);
+		struct mstream *st = party_stream(a->to, idx);
+
+		if (!sf && (a->err = mstream_alloc(&sf, a->from, idx)))
+			break;
+		if (!st) {
+			if (a->is_answer) {
+				a->err = EPROTO;
+				break;
+			}
+			if ((a->err = mstream_alloc(&st, a->to, idx)))
+				break;
+		}
+		if (m->port == 0) {
+			stream_learn(sf, m);
+			mstream_close(sf);
+			mstream_close(st);
+			continue;
+		}
+		if ((a->err = mstream_open(sf)) || (a->err = mstream_open(st)))
+			break;
+		stream_learn(sf, m);
+		if (!st->type[0]) {
+			st->kind = sf->kind;
+			memcpy(st->type, sf->type, sizeof(st->type));
+			memcpy(st->proto, sf->proto, sizeof(st->proto));
+		}
+		if (a->is_answer) {
+			sf->mux = m->rtcp_mux;
+			st->mux = st->mux && m->rtcp_mux;
+		}
+		else {
+			sf->mux = m->rtcp_mux;
+		}
+		sf->peer = st;
+		st->peer = sf;
+	}
+}
+
+static int write_sdp(struct mbuf *reply, const struct msdp *sdp,
+		     const struct party *to)
+{
+	struct msdp_rw_media rwm[MSDP_MAX_MEDIA];
+	struct msdp_rw rw;
+	struct mbuf *mb;
+	char addr[64];
+	size_t i;
+	int err;
+
+	memset(rwm, 0, sizeof(rwm));
+	for (i = 0; i < sdp->nmedia; i++) {
+		const struct mstream *st = party_stream((struct party *)to,
+							(unsigned)i + 1);
+		if (st && st->rtp) {
+			rwm[i].port = st->rtp->port;
+			rwm[i].rtcp_port = st->rtcp->port;
+		}
+		rwm[i].mux = sdp->media[i].rtcp_mux;
+	}
+	sa_ntop(&g_media->iface, addr, sizeof(addr));
+	rw.addr = addr;
+	rw.af = sa_af(&g_media->iface);
+	rw.ice_remove = true;
+	rw.replace_origin = true;
+	rw.media = rwm;
+	rw.nmedia = sdp->nmedia;
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return ENOMEM;
+	err = msdp_rewrite(mb, sdp, &rw);
+	if (!err)
+		err = benc_strn(reply, "sdp", 3) ||
+		      benc_strn(reply, (char *)mb->buf, mb->end) ? ENOMEM : 0;
+	mem_deref(mb);
+	return err;
+}
+
+int offer_handle(struct mbuf *reply, const struct benc_node *req,
+		 bool is_answer, const char **why)
+{
+	struct pl callid, ftag, ttag = PL_INIT, text;
+	struct party *from, *to;
+	struct msdp *sdp = NULL;
+	struct mcall *call = NULL;
+	struct apply a;
+	const char *perr = NULL;
+	int err;
+
+	if (benc_dict_pl(req, "call-id", &callid) || !pl_isset(&callid)) {
+		*why = "No call-id in message";
+		return EINVAL;
+	}
+	if (benc_dict_pl(req, "from-tag", &ftag) || !pl_isset(&ftag)) {
+		*why = "No from-tag in message";
+		return EINVAL;
+	}
+	if (benc_dict_pl(req, "sdp", &text) || !pl_isset(&text)) {
+		*why = "No SDP body in message";
+		return EINVAL;
+	}
+	(void)benc_dict_pl(req, "to-tag", &ttag);
+	if (is_answer && !pl_isset(&ttag)) {
+		*why = "No to-tag in message";
+		return EINVAL;
+	}
+
+	err = msdp_parse(&sdp, &text, &perr);
+	if (err) {
+		*why = perr ? perr : "Failed to parse SDP";
+		log_warn("ng: [%.*s] %s: bad SDP: %s", (int)callid.l, callid.p,
+			 is_answer ? "answer" : "offer", *why);
+		return EINVAL;
+	}
+
+	err = mcall_get(&call, &callid, !is_answer);
+	if (err) {
+		*why = err == ENOENT ? "Unknown call-id" :
+		       err == EBUSY ? "Too many sessions" : "Cannot create call";
+		goto out;
+	}
+	call->last_signal = media_unixtime();
+
+	from = party_find(call, &ftag);
+	if (is_answer) {
+		if (!from) {
+			*why = "Unknown from-tag";
+			err = ENOENT;
+			goto out;
+		}
+		to = party_find(call, &ttag);
+		if (!to)
+			to = from->other;
+		if (!to) {
+			*why = "Unknown to-tag";
+			err = ENOENT;
+			goto out;
+		}
+		if (!to->tag[0])
+			pl_strcpy(&ttag, to->tag, sizeof(to->tag));
+		/* the answer's SDP is the to-tag party's */
+		a.from = to;
+		a.to = from;
+	}
+	else {
+		if (!from && (err = party_add(&from, call, &ftag)))
+			goto out;
+		to = from->other;
+		if (!to && pl_isset(&ttag))
+			to = party_find(call, &ttag);
+		if (!to && (err = party_add(&to, call, pl_isset(&ttag) ?
+						&ttag : NULL)))
+			goto out;
+		from->other = to;
+		to->other = from;
+		a.from = from;
+		a.to = to;
+	}
+	a.sdp = sdp;
+	a.is_answer = is_answer;
+	a.err = 0;
+	mcall_exec(call, apply_h, &a);
+	if (a.err) {
+		err = a.err;
+		*why = err == EPROTO ? "Answer has more m= lines than the offer" :
+		       err == EADDRINUSE ? "Ran out of ports" :
+		       "Failed to set up media";
+		goto out;
+	}
+
+	err = write_sdp(reply, sdp, a.to);
+	mem_deref(a.from->sdp);
+	a.from->sdp = mem_ref(sdp);
+	log_info("ng: [%.*s] %s from '%s': %zu m= lines", (int)callid.l,
+		 callid.p,
+		 is_answer ? "answer" : "offer", a.from->tag, sdp->nmedia);
+ out:
+	if (err && call && !is_answer && list_isempty(&call->parties))
+		mcall_delete(call, "failed offer");
+	mem_deref(sdp);
+	return err;
+}

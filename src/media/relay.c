@@ -1,0 +1,404 @@
+/*
+ * relay.c: the packet path. Runs on a worker thread only.
+ *
+ * For every datagram on a party's socket:
+ *   1. runt or not RTP version 2      -> errors++, dropped
+ *   2. RTCP on the RTP port (mux)?     -> RFC 5761 payload-type test
+ *   3. source latching: the first source is learned; a different source is
+ *      dropped and counted as unexpected, unless the learned one has been
+ *      silent for --relatch-ms (the phone moved, e.g. a NAT rebinding)
+ *   4. counters, RTP sequence tracking (loss), last-packet time
+ *   5. queued for the peer: from the peer's socket to the peer's learned
+ *      address, else the address its SDP gave
+ *   6. queued for each accepted sink (recorder copy): same bytes, no copy
+ * Queues are flushed with one sendmmsg per destination socket after each
+ * recvmmsg batch. Datagrams on a sink's socket are the recorder's RTCP: a
+ * PLI/FIR there is passed to the original sender, the rest is consumed.
+ *
+ * Buffers are per thread and reused, so the path allocates nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "log.h"
+#include "rtpx.h"
+#include "media.h"
+
+enum {
+	BATCH = 32,
+	ROUNDS = 2,            /* batches per socket per wake-up: fairness */
+	PKTMAX = 2048,
+	NOUTQ = 8,
+	TALLY_SSRC = 0x7a11e000,
+};
+
+struct outq {
+	int fd;
+	unsigned n;
+	struct mmsghdr m[BATCH];
+	struct iovec iov[BATCH];
+};
+
+struct scratch {
+	uint8_t buf[BATCH][PKTMAX];
+	struct iovec iov[BATCH];
+	struct mmsghdr m[BATCH];
+	struct sockaddr_storage src[BATCH];
+	uint8_t ctl[BATCH][CMSG_SPACE(sizeof(uint32_t))];
+	struct outq q[NOUTQ];
+	unsigned nq;
+};
+
+static __thread struct scratch *tls;
+
+static struct scratch *scratch_get(void)
+{
+	if (!tls) {
+		/* once per thread, never freed: lives as long as the worker */
+		tls = calloc(1, sizeof(*tls));
+	}
+	return tls;
+}
+
+static void outq_flush(struct outq *q)
+{
+	unsigned done = 0;
+
+	while (done < q->n) {
+		int r = sendmmsg(q->fd, q->m + done, q->n - done, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			break;          /* send buffer full: the rest is lost */
+		}
+		done += (unsigned)r;
+	}
+	q->n = 0;
+}
+
+static void flush_all(struct scratch *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nq; i++)
+		outq_flush(&s->q[i]);
+	s->nq = 0;
+}
+
+/* Queue LEN bytes at DATA for sending from FD to DST. */
+static bool enqueue(struct scratch *s, int fd, const struct sa *dst,
+		    uint8_t *data, size_t len)
+{
+	struct outq *q = NULL;
+	unsigned i;
+
+	for (i = 0; i < s->nq; i++) {
+		if (s->q[i].fd == fd) {
+			q = &s->q[i];
+			break;
+		}
+	}
+	if (!q) {
+		if (s->nq == NOUTQ)
+			flush_all(s);
+		q = &s->q[s->nq++];
+		q->fd = fd;
+		q->n = 0;
+	}
+	if (q->n == BATCH)
+		outq_flush(q);
+
+	q->iov[q->n].iov_base = data;
+	q->iov[q->n].iov_len = len;
+	memset(&q->m[q->n].msg_hdr, 0, sizeof(q->m[q->n].msg_hdr));
+	q->m[q->n].msg_hdr.msg_name = (void *)&dst->u.sa;
+	q->m[q->n].msg_hdr.msg_namelen = dst->len;
+	q->m[q->n].msg_hdr.msg_iov = &q->iov[q->n];
+	q->m[q->n].msg_hdr.msg_iovlen = 1;
+	++q->n;
+	return true;
+}
+
+/* Same address and port? (IPv4/IPv6, no function call on the hot path) */
+static inline bool addr_eq(const struct sa *a, const struct sockaddr_storage *b)
+{
+	if (a->u.sa.sa_family != b->ss_family)
+		return false;
+	if (b->ss_family == AF_INET) {
+		const struct sockaddr_in *x = &a->u.in, *y = (const void *)b;
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (b->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = &a->u.in6, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+	}
+	return false;
+}
+
+static void addr_set(struct sa *a, const struct sockaddr_storage *b,
+		     socklen_t len)
+{
+	memset(a, 0, sizeof(*a));
+	memcpy(&a->u, b, len < sizeof(a->u) ? len : sizeof(a->u));
+	a->len = len;
+}
+
+static const struct sa *rtp_dst(const struct mstream *st)
+{
+	if (st->latched_rtp)
+		return &st->lrtp;
+	return sa_isset(&st->adv_rtp, SA_ALL) ? &st->adv_rtp : NULL;
+}
+
+static const struct sa *rtcp_dst(const struct mstream *st)
+{
+	if (st->mux)
+		return rtp_dst(st);
+	if (st->latched_rtcp)
+		return &st->lrtcp;
+	return sa_isset(&st->adv_rtcp, SA_ALL) ? &st->adv_rtcp : NULL;
+}
+
+static int rtcp_fd(const struct mstream *st)
+{
+	return (st->mux || !st->rtcp) ? st->rtp->fd : st->rtcp->fd;
+}
+
+/* RFC 3550 A.1, reduced: extended highest sequence and packets received. */
+static void seq_update(struct mstream *st, const uint8_t *p)
+{
+	uint16_t seq = rtpx_seq(p);
+	uint32_t ssrc = rtpx_ssrc(p);
+	uint16_t delta;
+
+	if (!st->have_seq || ssrc != st->ssrc) {
+		st->lost_prev = relay_lost(st);
+		st->have_seq = true;
+		st->ssrc = ssrc;
+		st->base_seq = seq;
+		st->max_seq = seq;
+		st->cycles = 0;
+		st->received = 1;
+		return;
+	}
+	delta = (uint16_t)(seq - st->max_seq);
+	if (delta < 3000) {
+		if (seq < st->max_seq)
+			st->cycles += 65536;
+		st->max_seq = seq;
+	}
+	else if (delta <= 65536 - 100) {
+		/* a jump: the sender restarted; count from here */
+		st->lost_prev = relay_lost(st);
+		st->base_seq = seq;
+		st->max_seq = seq;
+		st->cycles = 0;
+		st->received = 0;
+	}
+	/* else: duplicate or reordered, already counted in expected */
+	++st->received;
+}
+
+uint64_t relay_lost(const struct mstream *st)
+{
+	uint64_t expected;
+
+	if (!st->have_seq)
+		return st->lost_prev;
+	expected = (uint64_t)st->cycles + st->max_seq - st->base_seq + 1;
+	return st->lost_prev +
+		(expected > st->received ? expected - st->received : 0);
+}
+
+void relay_keyframe_request(struct worker *w, struct mstream *st)
+{
+	uint8_t buf[RTPX_PLI_LEN + RTPX_FIR_LEN];
+	const struct sa *dst;
+	size_t n;
+
+	if (!st->rtp || st->kind != MSDP_VIDEO)
+		return;
+	dst = rtcp_dst(st);
+	if (!st->have_seq || !dst) {
+		st->kf_pending = true;   /* sent when the first packet arrives */
+		return;
+	}
+	st->kf_pending = false;
+	n = rtpx_build_pli(buf, TALLY_SSRC | st->index, st->ssrc);
+	n += rtpx_build_fir(buf + n, TALLY_SSRC | st->index, st->ssrc,
+			    (uint8_t)st->fir_seq++);
+	if (sendto(rtcp_fd(st), buf, n, MSG_DONTWAIT, &dst->u.sa, dst->len) < 0)
+		++st->st.send_errors;
+	(void)w;
+}
+
+/* The recorder's RTCP on a sink socket: pass keyframe requests on. */
+static void sink_feedback(struct sink *sk, uint8_t *p, size_t len)
+{
+	struct mstream *src = sk->src;
+	const struct sa *dst;
+
+	if (!src || !src->rtp || !rtpx_valid(p, len))
+		return;
+	if (!rtpx_rtcp_has_keyframe_req(p, len))
+		return;
+	dst = rtcp_dst(src);
+	if (!dst)
+		return;
+	++sk->feedback;
+	if (sendto(rtcp_fd(src), p, len, MSG_DONTWAIT, &dst->u.sa, dst->len) < 0)
+		++src->st.send_errors;
+}
+
+static bool latch(struct mstream *st, bool rtcp,
+		  const struct sockaddr_storage *src, socklen_t slen,
+		  uint64_t now, uint64_t relatch_ns)
+{
+	struct sa *l = rtcp ? &st->lrtcp : &st->lrtp;
+	bool *latched = rtcp ? &st->latched_rtcp : &st->latched_rtp;
+	uint64_t last = rtcp ? st->last_rtcp_ns : st->last_rtp_ns;
+
+	if (*latched && addr_eq(l, src))
+		return true;
+	if (*latched && now - last < relatch_ns) {
+		++st->st.unexpected;
+		return false;
+	}
+	addr_set(l, src, slen);
+	*latched = true;
+	return true;
+}
+
+static void packet(struct scratch *s, struct worker *w, struct msock *ms,
+		   unsigned i, uint64_t now, uint64_t relatch_ns)
+{
+	struct mstream *st = ms->st, *peer;
+	uint8_t *p = s->buf[i];
+	size_t len = s->m[i].msg_len;
+	bool is_rtcp;
+	unsigned k;
+
+	if (ms->sink) {
+		sink_feedback(ms->sink, p, len);
+		return;
+	}
+	if (!st)
+		return;
+	if (!rtpx_valid(p, len)) {
+		if (ms->role == MSOCK_RTCP)
+			++st->st.rtcp.errors;
+		else
+			++st->st.rtp.errors;
+		return;
+	}
+	is_rtcp = ms->role == MSOCK_RTCP || rtpx_is_rtcp(p, len);
+	if (!is_rtcp && len < RTPX_HDR) {
+		++st->st.rtp.errors;
+		return;
+	}
+	/* RTCP muxed on the RTP port shares the RTP source */
+	if (!latch(st, ms->role == MSOCK_RTCP, &s->src[i],
+		   s->m[i].msg_hdr.msg_namelen, now, relatch_ns))
+		return;
+
+	if (is_rtcp) {
+		++st->st.rtcp.packets;
+		st->st.rtcp.bytes += len;
+		if (ms->role == MSOCK_RTCP)
+			st->last_rtcp_ns = now;
+		else
+			st->last_rtp_ns = now;
+	}
+	else {
+		++st->st.rtp.packets;
+		st->st.rtp.bytes += len;
+		st->last_rtp_ns = now;
+		seq_update(st, p);
+		if (st->kf_pending)
+			relay_keyframe_request(w, st);
+	}
+
+	peer = st->peer;
+	if (peer && peer->rtp && !peer->disabled) {
+		const struct sa *dst = is_rtcp ? rtcp_dst(peer) : rtp_dst(peer);
+		if (dst) {
+			enqueue(s, is_rtcp ? rtcp_fd(peer) : peer->rtp->fd,
+				dst, p, len);
+			++st->st.forwarded;
+		}
+	}
+	for (k = 0; k < st->nsinks; k++) {
+		struct sink *sk = st->sinks[k];
+		if (is_rtcp)
+			enqueue(s, sk->rtcp->fd, &sk->dst_rtcp, p, len);
+		else
+			enqueue(s, sk->rtp->fd, &sk->dst_rtp, p, len);
+		++sk->sent.packets;
+		sk->sent.bytes += len;
+		++st->st.replicated;
+	}
+}
+
+static void overflow_update(struct msock *ms, struct msghdr *h)
+{
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		uint32_t v;
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
+			continue;
+		memcpy(&v, CMSG_DATA(c), sizeof(v));
+		if (v != ms->ovfl) {
+			struct mstream *st = ms->st;
+			if (st)
+				st->st.dropped += (uint32_t)(v - ms->ovfl);
+			ms->ovfl = v;
+		}
+	}
+}
+
+void relay_recv(struct worker *w, struct msock *ms)
+{
+	struct scratch *s = scratch_get();
+	uint64_t now = worker_now_ns(w);
+	uint64_t relatch_ns = (uint64_t)g_media->conf.relatch_ms * 1000000ull;
+	unsigned round, i;
+
+	if (!s)
+		return;
+	for (round = 0; round < ROUNDS; round++) {
+		int n;
+
+		for (i = 0; i < BATCH; i++) {
+			struct msghdr *h = &s->m[i].msg_hdr;
+			s->iov[i].iov_base = s->buf[i];
+			s->iov[i].iov_len = PKTMAX;
+			h->msg_name = &s->src[i];
+			h->msg_namelen = sizeof(s->src[i]);
+			h->msg_iov = &s->iov[i];
+			h->msg_iovlen = 1;
+			h->msg_control = s->ctl[i];
+			h->msg_controllen = sizeof(s->ctl[i]);
+			h->msg_flags = 0;
+		}
+		n = recvmmsg(ms->fd, s->m, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		overflow_update(ms, &s->m[n - 1].msg_hdr);
+		for (i = 0; i < (unsigned)n; i++)
+			packet(s, w, ms, i, now, relatch_ns);
+		flush_all(s);
+		if (ms->st) {
+			uint64_t sec = media_unixtime();
+			if (__atomic_load_n(&ms->st->last_rx, __ATOMIC_RELAXED) != sec)
+				__atomic_store_n(&ms->st->last_rx, sec,
+						 __ATOMIC_RELAXED);
+		}
+		if (n < BATCH)
+			break;
+	}
+}

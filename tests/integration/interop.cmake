@@ -1,0 +1,7 @@
+# Interop with real peers: Kamailio (rtpengine module) -> media daemon,
+# sipp endpoints with audio+video. Needs kamailio, sip-tester, tshark/dumpcap
+# and root (sipp pcap play uses raw sockets); exits 77 (skipped) without them.
+# Validate the test itself against rtpengine:
+#   TALLY_NG_TARGET=rtpengine python3 tests/integration/interop_kamailio.py
+tally_pytest(interop_kamailio interop_kamailio.py 180)
+set_tests_properties(interop_kamailio PROPERTIES SKIP_RETURN_CODE 77)
