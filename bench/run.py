@@ -173,6 +173,17 @@ def cpu_ns(pid):
         return (int(fields[11]) + int(fields[12])) * 1000000000 // hz
 
 
+def core_busy_ns(cpu):
+    """Busy (non-idle, non-iowait) time of one CPU from /proc/stat, ns."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%d " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                busy = sum(v[:8]) - v[3] - v[4]
+                return busy * 1000000000 // os.sysconf("SC_CLK_TCK")
+    return 0
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -181,9 +192,25 @@ def rss_kb(pid):
     return 0
 
 
+NICE = [0]
+RT = [0]
+
+
 def raise_nofile():
+    """preexec for every child: lift the fd limit; apply --nice (best
+    effort: needs CAP_SYS_NICE for negative values)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if NICE[0]:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, NICE[0])
+        except OSError:
+            pass
+    if RT[0]:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT[0]))
+        except OSError:
+            pass
 
 
 def spawn(argv, cpu, **kw):
@@ -554,14 +581,20 @@ def measure(lg, relay, scen, rep, streams, pps, size, t):
     streams = min(streams, count)
     pid = relay.pid
     c0 = cpu_ns(pid) if pid else 0
+    l0, k0 = cpu_ns(lg.p.pid), core_busy_ns(t["relay_cpu"])
     r = lg.run(first, streams, pps, size, t["dur"], t["warm"], t["drain"])
     c1 = cpu_ns(pid) if pid else 0
+    l1, k1 = cpu_ns(lg.p.pid), core_busy_ns(t["relay_cpu"])
     if "sent" not in r:
         raise RuntimeError("loadgen run: %s" % r)
+    r["loadgen_cpu_pct"] = 100.0 * (l1 - l0) / 1e9 / r["elapsed_s"]
+    r["core_busy_pct"] = 100.0 * (k1 - k0) / 1e9 / r["elapsed_s"]
     if pid:
         r["cpu_ms"] = (c1 - c0) / 1e6
         r["us_per_pkt"] = (c1 - c0) / 1e3 / max(1, r["recv_all"])
         r["cpu_pct"] = 100.0 * (c1 - c0) / 1e9 / r["elapsed_s"]
+        # CPU time other processes took on the relay's core meanwhile
+        r["other_pct"] = max(0.0, r["core_busy_pct"] - r["cpu_pct"])
     if rep:
         r["rec_loss_pct"] = 100.0 * max(0, r["sent"] - r["rec"]) / \
             max(1, r["sent"])
@@ -572,7 +605,9 @@ def measure(lg, relay, scen, rep, streams, pps, size, t):
 
 
 KEYS = ("relayed_pps", "loss_pct", "rec_loss_pct", "p50_us", "p99_us",
-        "max_us", "us_per_pkt", "cpu_pct", "sent_pps")
+        "max_us", "us_per_pkt", "cpu_pct", "sent_pps", "loadgen_cpu_pct",
+        "core_busy_pct", "other_pct")
+LOADGEN_BOUND_PCT = 90.0
 
 
 def summarize(runs):
@@ -618,12 +653,18 @@ def ladder(lg, relays, scen, rep, steps, per_stream_pps, size, t, reps,
             s["sustained"] = ok
             if not ok:
                 active.remove(r)
+                # a relay that fails while loadgen's core is saturated has
+                # not shown its own limit: say so instead of "saturated"
+                lgb = (s.get("loadgen_cpu_pct") or 0) >= LOADGEN_BOUND_PCT \
+                    or (s.get("sent_pps") or 0) < 0.98 * row["offered_pps"]
+                s["limit"] = "loadgen-bound" if lgb else "relay"
         out.append(row)
         log("%-10s %7d pps: %s" % (name, row["offered_pps"], "  ".join(
-            "%s %s%.1fus/p p99=%.0f loss=%.2f%%" % (
-                n, "" if v["sustained"] else "X ",
+            "%s %s%.1fus/p p99=%.0f loss=%.2f%% lg=%.0f%%" % (
+                n, "" if v["sustained"] else "X(%s) " % v["limit"],
                 v.get("us_per_pkt") or 0, v.get("p99_us") or 0,
-                max(v.get("loss_pct") or 0, v.get("rec_loss_pct") or 0))
+                max(v.get("loss_pct") or 0, v.get("rec_loss_pct") or 0),
+                v.get("loadgen_cpu_pct") or 0)
             for n, v in row["relays"].items())))
 
 
@@ -641,10 +682,10 @@ def report(results, relays, names):
     for scen, rows in results.items():
         base = scen.split("+")[0]
         print("\n== %s ==" % scen)
-        print("%-8s %8s | %-12s %9s %8s %8s %8s %9s %9s %7s" % (
+        print("%-8s %8s | %-12s %9s %8s %8s %6s %6s %6s %9s %9s %s" % (
             "offered", "streams", "relay", "relayed", "loss%", "us/pkt",
-            "cpu%", "+p50 us", "+p99 us", "ok"))
-        best = {}
+            "cpu%", "lg%", "oth%", "+p50 us", "+p99 us", "ok"))
+        best, limit = {}, {}
         for row in rows:
             d = direct.get((base, row["offered_pps"]))
             for n in names:
@@ -655,16 +696,24 @@ def report(results, relays, names):
                     v["added_p50_us"] = v["p50_us"] - d["p50_us"]
                     v["added_p99_us"] = v["p99_us"] - d["p99_us"]
                 loss = max(v.get("loss_pct") or 0, v.get("rec_loss_pct") or 0)
-                print("%8d %8d | %-12s %9.0f %8.3f %8.2f %8.1f %9s %9s %7s"
+                print("%8d %8d | %-12s %9.0f %8.3f %8.2f %6.1f %6.1f %6.1f "
+                      "%9s %9s %s"
                       % (row["offered_pps"], row["streams"], n,
                          v["relayed_pps"], loss, v.get("us_per_pkt") or 0,
                          v.get("cpu_pct") or 0,
+                         v.get("loadgen_cpu_pct") or 0,
+                         v.get("other_pct") or 0,
                          "%.1f" % v["added_p50_us"] if d else "-",
                          "%.1f" % v["added_p99_us"] if d else "-",
-                         "yes" if v["sustained"] else "NO"))
+                         "yes" if v["sustained"] else
+                         "NO (%s)" % v["limit"]))
                 if v["sustained"]:
                     best[n] = v["relayed_pps"]
-        s = summary[scen] = {"max_pps_sustained": best}
+                else:
+                    limit[n] = "%s at %d pps" % (v["limit"],
+                                                 row["offered_pps"])
+        s = summary[scen] = {"max_pps_sustained": best, "limit": {
+            n: limit.get(n, "not reached (ladder end)") for n in best}}
         # CPU cost ratios at each load all three sustain; report the worst
         # (min) and the value at the highest common load.
         for a, b in (("tally-media", "rtpengine"), ("tally-media", "fwd"),
@@ -692,8 +741,8 @@ def report(results, relays, names):
                                            min(x[1] for x in ratios),
                                            len(ratios), lat_ok))
         for n, v in best.items():
-            print("  %s: max sustained %.0f pps (< %.1f%% loss)"
-                  % (n, v, LOSS_MAX))
+            print("  %s: max sustained %.0f pps (< %.1f%% loss); limit: %s"
+                  % (n, v, LOSS_MAX, s["limit"][n]))
     print("\n== memory and status ==")
     for r in relays:
         if isinstance(r, Direct):
@@ -717,11 +766,17 @@ def build(out):
 
 
 def find_tally():
-    for d in sorted(os.listdir(ROOT)):
+    """build-bench-tm/ (the bench's own Release build) if it exists, else
+    the newest build*/src/media/tally-media under the repository."""
+    own = os.path.join(ROOT, "build-bench-tm", "src", "media", "tally-media")
+    if os.access(own, os.X_OK):
+        return own
+    found = []
+    for d in os.listdir(ROOT):
         p = os.path.join(ROOT, d, "src", "media", "tally-media")
         if d.startswith("build") and os.access(p, os.X_OK):
-            return p
-    return None
+            found.append((os.path.getmtime(p), p))
+    return max(found)[1] if found else None
 
 
 def main():
@@ -748,6 +803,14 @@ def main():
                     help="comma-separated total pps ladder")
     ap.add_argument("--scenarios", default="audio,video,audio+rep,video+rep")
     ap.add_argument("--relay-cpu", type=int, default=1)
+    ap.add_argument("--rt", type=int, default=0, metavar="PRIO",
+                    help="run relays and loadgen SCHED_FIFO at PRIO (opt-in:"
+                         " on a busy shared machine it removes the ms-scale"
+                         " preemption from p99; other work is starved to the"
+                         " kernel's RT throttle while a load runs)")
+    ap.add_argument("--nice", type=int, default=-20,
+                    help="nice value for relays and loadgen (shared machine:"
+                         " keeps other work from preempting them)")
     ap.add_argument("--loadgen-cpu", type=int, default=0)
     ap.add_argument("--json", default=os.path.join(ROOT, "build-bench",
                                                    "bench-results.json"))
@@ -756,16 +819,18 @@ def main():
     q = a.quick
     steps = [int(x) for x in a.steps.split(",")] if a.steps else (
         [5000, 20000, 40000, 60000, 80000] if q else
-        [5000, 10000, 20000, 30000, 40000, 50000, 60000, 70000, 80000,
-         100000])
+        [5000, 10000, 20000, 30000, 40000, 60000, 80000, 100000, 120000])
     reps = a.reps or (2 if q else 3)
-    t = {"dur": a.dur_ms or (700 if q else 1000), "warm": 200, "drain": 200}
+    t = {"dur": a.dur_ms or (700 if q else 1000), "warm": 200, "drain": 200,
+         "relay_cpu": a.relay_cpu}
     n_audio = a.audio_calls or max(steps) // 100
     n_av = a.av_calls or (200 if q else 300)
     scen = a.scenarios.split(",")
 
     os.sched_setaffinity(0, {a.loadgen_cpu})   # the harness stays off CPU 1
     raise_nofile()
+    NICE[0] = a.nice
+    RT[0] = a.rt
     out_dir = os.path.dirname(os.path.abspath(a.json))
     workdir = os.path.join(out_dir, "bench-work")
     os.makedirs(workdir, exist_ok=True)
@@ -777,7 +842,7 @@ def main():
         calls = Calls(lg, n_audio, n_av, 16)
         relays = [Direct("direct"), Fwd(fwd_bin, a.relay_cpu)]
         taken = []
-        ports_needed = 16 * n_av + 8 * n_audio + 1000
+        ports_needed = 20 * n_av + 10 * n_audio + 2000
         if not a.no_rtpengine:
             def rtpe_argv(ng, lo, hi):
                 return [a.rtpengine, "--config-file=none", "--table=-1",
@@ -785,15 +850,18 @@ def main():
                         "--listen-ng=127.0.0.1:%d" % ng,
                         "--port-min=%d" % lo, "--port-max=%d" % hi,
                         "--foreground", "--log-stderr", "--log-level=4",
-                        "--delete-delay=0", "--num-threads=%d" % a.threads]
+                        "--delete-delay=0", "--num-threads=%d" % a.threads,
+                        # idle calls must survive the whole bench
+                        "--timeout=86400", "--silent-timeout=86400"]
             relays.append(NgRelay("rtpengine", rtpe_argv, a.relay_cpu,
                                   workdir))
         tally = a.tally or find_tally()
         if not a.no_tally:
             tmpl = a.tally_args or (
-                "{bin} --interface=127.0.0.1 --listen-ng=127.0.0.1:{ng} "
-                "--port-min={port_min} --port-max={port_max} --foreground "
-                "--num-threads={threads}")
+                "{bin} --config-file=none --interface=127.0.0.1 "
+                "--listen-ng=127.0.0.1:{ng} --port-min={port_min} "
+                "--port-max={port_max} --foreground --num-threads={threads} "
+                "--timeout=0 --log-level=4")
 
             def tally_argv(ng, lo, hi):
                 return tmpl.format(bin=tally, ng=ng, port_min=lo, port_max=hi,
@@ -835,7 +903,8 @@ def main():
                           "video_pps": a.video_pps, "threads": a.threads,
                           "relay_cpu": a.relay_cpu,
                           "loadgen_cpu": a.loadgen_cpu, "quick": q,
-                          "loss_max_pct": LOSS_MAX},
+                          "loss_max_pct": LOSS_MAX, "nice": a.nice, "rt": a.rt,
+                          "tally_binary": tally},
                "relays": {r.name: {"status": r.status, **r.info}
                           for r in relays},
                "results": results, "summary": summary,

@@ -12,11 +12,13 @@
  * no pointer fix-ups, and a malformed document never allocates an arena.
  * Depth is bounded by BENC_MAX_DEPTH, so recursion cannot exhaust the stack.
  *
- * Worked example: "d3:foold1:xi-7eee" (the first pass counts 5 nodes)
+ * Worked example: "d3:foold1:xi-7eee" (the first pass counts 6 nodes)
  *   nodes[0] DICT count=1 child=&nodes[1]
- *   nodes[1] STR "foo" next=&nodes[2]
+ *   nodes[1] STR "foo"    next=&nodes[2]
  *   nodes[2] LIST count=1 child=&nodes[3]
- *   nodes[3] DICT count=1 child=&nodes[4]... (key "x", value INT -7)
+ *   nodes[3] DICT count=1 child=&nodes[4]
+ *   nodes[4] STR "x"      next=&nodes[5]
+ *   nodes[5] INT -7
  */
 #include <string.h>
 #include <ctype.h>

@@ -29,6 +29,14 @@ static int key_set(void *cfg, const struct tconf_key *k, const char *val)
 			return E2BIG;
 		strcpy(field, val);
 		return 0;
+	case TCONF_MULTI: {
+		size_t used = strlen(field);
+		if (used + strlen(val) + 2 > k->size)
+			return E2BIG;
+		strcpy(field + used, val);
+		strcat(field + used, "\n");
+		return 0;
+	}
 	case TCONF_U32: {
 		char *end;
 		unsigned long v;
@@ -224,6 +232,15 @@ void tconf_dump(FILE *f, const void *cfg, const struct tconf_key *keys)
 			fprintf(f, "%s = %s\n", keys->name,
 				*(const bool *)field ? "yes" : "no");
 			break;
+		case TCONF_MULTI: {
+			const char *p = field, *nl;
+			if (!*p)
+				fprintf(f, "# %s =\n", keys->name);
+			for (; *p && (nl = strchr(p, '\n')); p = nl + 1)
+				fprintf(f, "%s = %.*s\n", keys->name,
+					(int)(nl - p), p);
+			break;
+		}
 		}
 	}
 }

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum tconf_type { TCONF_STR, TCONF_U32, TCONF_BOOL };
+/* TCONF_MULTI: a key that may be given many times (routes, users); each
+ * value is appended to a char buffer as its own '\n'-terminated line. */
+enum tconf_type { TCONF_STR, TCONF_U32, TCONF_BOOL, TCONF_MULTI };
 
 struct tconf_key {
 	const char *name;        /* "port-min" */

@@ -228,7 +228,9 @@ void worker_sock_del(struct worker *w, struct msock *ms);
 unsigned worker_id(const struct worker *w);
 unsigned worker_load(const struct worker *w);
 void worker_load_add(struct worker *w, int delta);
+/* The time of the current wake-up: monotonic ns, and unix seconds. */
 uint64_t worker_now_ns(const struct worker *w);
+uint64_t worker_now_unix(const struct worker *w);
 
 /* ---- relay.c (worker thread) ---- */
 void relay_recv(struct worker *w, struct msock *ms);

@@ -393,7 +393,7 @@ void relay_recv(struct worker *w, struct msock *ms)
 			packet(s, w, ms, i, now, relatch_ns);
 		flush_all(s);
 		if (ms->st) {
-			uint64_t sec = media_unixtime();
+			uint64_t sec = worker_now_unix(w);
 			if (__atomic_load_n(&ms->st->last_rx, __ATOMIC_RELAXED) != sec)
 				__atomic_store_n(&ms->st->last_rx, sec,
 						 __ATOMIC_RELAXED);

@@ -335,12 +335,23 @@ static int parse_media_line(struct msdp_doc *doc, struct msdp_media *m,
 	if (!pl_strcmp(&name, "rtcp")) {
 		struct pl rest = val;
 
+		struct pl net, type, addr;
+		int err;
+
 		if (!next_tok(&rest, &tok)) {
 			*why = "malformed a=rtcp line";
 			return EBADMSG;
 		}
-		return parse_port(&tok, &m->rtcp_port, why,
-				  "malformed a=rtcp line");
+		err = parse_port(&tok, &m->rtcp_port, why,
+				 "malformed a=rtcp line");
+		if (err)
+			return err;
+
+		/* optional "IN IP4 <addr>" (RFC 3605) */
+		if (next_tok(&rest, &net) && next_tok(&rest, &type) &&
+		    next_tok(&rest, &addr))
+			m->rtcp_addr = addr;
+		return 0;
 	}
 
 	if (!pl_strcmp(&name, "rtcp-mux")) {
@@ -663,8 +674,7 @@ struct mwrite {
 	bool dir_done;
 };
 
-static int rewrite_media_line(struct mbuf *out, const struct msdp_doc *doc,
-			      const struct msdp_rw *rw,
+static int rewrite_media_line(struct mbuf *out, const struct msdp_rw *rw,
 			      const struct msdp_rw_media *rwm,
 			      struct mwrite *w, const struct pl *line)
 {
@@ -729,12 +739,9 @@ static int rewrite_media(struct mbuf *out, const struct msdp_doc *doc,
 	else
 		err = write_line(out, &lines[0]);
 
-	for (i = 1; i < m->line_count && !err; i++) {
-		/* c= belongs after m= and i= */
-		if ((w.add_c || w.pin_c) && lines[i].p[0] != 'i')
-			break;
+	/* a c= we add belongs after m= and i= (never rewritten) */
+	for (i = 1; i < m->line_count && lines[i].p[0] == 'i' && !err; i++)
 		err = write_line(out, &lines[i]);
-	}
 	if (err)
 		return err;
 
@@ -746,7 +753,7 @@ static int rewrite_media(struct mbuf *out, const struct msdp_doc *doc,
 				  &doc->pub.sess_addr);
 
 	for (; i < m->line_count && !err; i++)
-		err = rewrite_media_line(out, doc, rw, rwm, &w, &lines[i]);
+		err = rewrite_media_line(out, rw, rwm, &w, &lines[i]);
 
 	if (!err && w.relayed && rwm->rtcp_port && !w.rtcp_done)
 		err = mbuf_printf(out, "a=rtcp:%u\r\n", rwm->rtcp_port);

@@ -51,6 +51,8 @@ struct msdp_media {
 	struct pl mid;          /* a=mid: value, empty if absent */
 	size_t line_first;      /* index of the m= line in msdp.lines */
 	size_t line_count;      /* the m= line and every line up to the next m= */
+	struct pl rtcp_addr;    /* a=rtcp:<port> IN IP4|IP6 <addr>: the address,
+				   empty if absent (then RTCP goes to addr) */
 };
 
 struct msdp {

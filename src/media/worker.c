@@ -43,6 +43,7 @@ struct worker {
 	pthread_cond_t cond;
 	struct wmsg *head, *tail;
 	uint64_t now_ns;
+	uint64_t now_unix;
 	int load;                 /* sockets on this worker (control) */
 };
 
@@ -129,6 +130,7 @@ static void *worker_main(void *arg)
 		n = epoll_wait(w->epfd, evs, 64, 1000);
 		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 		w->now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		w->now_unix = (uint64_t)time(NULL);
 		for (i = 0; i < n; i++) {
 			if (!evs[i].data.ptr) {
 				msgs = true;
@@ -233,4 +235,9 @@ void worker_load_add(struct worker *w, int delta)
 uint64_t worker_now_ns(const struct worker *w)
 {
 	return w->now_ns;
+}
+
+uint64_t worker_now_unix(const struct worker *w)
+{
+	return w->now_unix;
 }

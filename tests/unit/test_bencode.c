@@ -50,11 +50,11 @@ static const char kamailio_offer[] =
 	"5:flagsl10:trust-addr"
 	"e7:replacel6:origin18:session-connectione"
 	"3:ICE6:remove"
-	"8:call-id9:abc@hostx"
+	"7:call-id9:abc@hostx"
 	"13:received-froml3:IP49:127.0.0.1e"
 	"8:from-tag5:tag-1"
 	"7:command5:offer"
-	"4:portsi30000e"
+	"5:portsi30000e"
 	"5:delayi-12e"
 	"e";
 
@@ -82,7 +82,7 @@ static void test_offer_dict(void **state)
 	assert_int_equal(0, benc_dict_pl(root, "call-id", &pl));
 	assert_int_equal(0, pl_strcmp(&pl, "abc@hostx"));
 	assert_int_equal(0, benc_dict_pl(root, "sdp", &pl));
-	assert_int_equal(22, pl.l);
+	assert_int_equal(23, pl.l);
 	assert_int_equal(ENOENT, benc_dict_pl(root, "to-tag", &pl));
 	assert_int_equal(EPROTO, benc_dict_pl(root, "flags", &pl));
 

@@ -338,7 +338,7 @@ static void test_rewrite_exact(void **state)
 	assert_int_equal(0, msdp_rewrite(mb, sdp, &rw));
 	assert_int_equal(0, memcmp(mb->buf,
 		"v=0\r\no=- 1 2 IN IP6 ::5\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n"
-		"m=audio 4000 RTP/AVP 0\r\na=rtcp-mux\r\n", mb->end));
+		"m=audio 30000 RTP/AVP 0\r\na=rtcp-mux\r\n", mb->end));
 
 	/* nmedia mismatch and bad arguments */
 	rw.nmedia = 2;
@@ -365,6 +365,9 @@ static void test_edge_files(void **state)
 	assert_int_equal(AF_INET6, sdp->media[0].af);
 	assert_int_equal(0, pl_strcmp(&sdp->media[0].addr, "2001:db8::10"));
 	assert_int_equal(49171, sdp->media[0].rtcp_port);
+	assert_int_equal(0, pl_strcmp(&sdp->media[0].rtcp_addr,
+				      "2001:db8::11"));
+	assert_int_equal(0, sdp->media[1].rtcp_addr.l);
 	assert_int_equal(0, pl_strcmp(&sdp->media[1].addr, "2001:db8::12"));
 	assert_int_equal(MSDP_DIR_RECVONLY, sdp->media[1].dir);
 	mem_deref(sdp);
@@ -382,6 +385,7 @@ static void test_edge_files(void **state)
 	assert_int_equal(0, pl_strcmp(&m[0].label, "caller-audio"));
 	assert_int_equal(0, pl_strcmp(&m[1].addr, "198.51.100.2"));
 	assert_int_equal(4011, m[1].rtcp_port);
+	assert_int_equal(0, pl_strcmp(&m[1].rtcp_addr, "198.51.100.3"));
 	assert_int_equal(MSDP_DIR_SENDONLY, m[1].dir);
 	assert_int_equal(MSDP_OTHER, m[2].kind);
 	assert_int_equal(0, pl_strcmp(&m[2].media, "application"));

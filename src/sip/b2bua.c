@@ -1,0 +1,248 @@
+/*
+ * b2bua.c: the call registry and a call's end.
+ *
+ * A call (struct bcall_priv, with its public view struct bcall) lives from
+ * the caller's INVITE until bcall_end(): whatever ends it (either party's
+ * BYE, a rejection, CANCEL, the no-answer or session timer, a missing ACK,
+ * a media server failure) goes through bcall_end(), which closes what is
+ * still open on each leg, deletes the media session, emits call.ended with
+ * the cause, and frees the call. Nothing else frees a call.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include "log.h"
+#include "b2bua.h"
+
+uint64_t sipd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *bcall_state_name(enum bcall_state st)
+{
+	switch (st) {
+	case BCALL_INIT:     return "init";
+	case BCALL_CALLING:  return "calling";
+	case BCALL_EARLY:    return "early";
+	case BCALL_ANSWERED: return "answered";
+	case BCALL_ENDED:    return "ended";
+	}
+	return "?";
+}
+
+const struct list *b2bua_calls(const struct b2bua *b)
+{
+	return b ? &b->calls : NULL;
+}
+
+struct bcall *b2bua_call_find(const struct b2bua *b, const char *id)
+{
+	struct le *le;
+
+	for (le = list_head(&b->calls); le; le = le->next) {
+		struct bcall *c = le->data;
+		if (!strcmp(c->id, id))
+			return c;
+	}
+	return NULL;
+}
+
+void bcall_event(struct bcall_priv *cp, const char *type)
+{
+	if (cp->b->eventh)
+		cp->b->eventh(type, cp->pub, cp->b->arg);
+}
+
+struct bleg *b2bua_leg_find(struct b2bua *b, const struct sip_msg *msg)
+{
+	struct le *le;
+
+	for (le = list_head(&b->calls); le; le = le->next) {
+		struct bcall_priv *cp = ((struct bcall *)le->data)->priv;
+		if (cp->a.dlg && sip_dialog_cmp(cp->a.dlg, msg))
+			return &cp->a;
+		if (cp->b_.dlg && sip_dialog_established(cp->b_.dlg) &&
+		    sip_dialog_cmp(cp->b_.dlg, msg))
+			return &cp->b_;
+	}
+	return NULL;
+}
+
+static void bye_resp(int err, const struct sip_msg *msg, void *arg)
+{
+	(void)err; (void)msg; (void)arg;
+}
+
+static void send_bye(struct b2bua *b, struct bleg *leg, const char *reason)
+{
+	enum sip_transp tp = leg->tp;
+
+	if (leg->gone || !leg->dlg || !sip_dialog_established(leg->dlg))
+		return;
+	(void)sip_drequestf(NULL, b->sip, true, "BYE", leg->dlg, 0, NULL,
+			    NULL, bye_resp, NULL,
+			    "%H"
+			    "Reason: SIP;cause=200;text=\"%s\"\r\n"
+			    "Content-Length: 0\r\n\r\n",
+			    sipmsg_contact, &tp, reason);
+}
+
+static void priv_destructor(void *arg)
+{
+	struct bcall_priv *cp = arg;
+
+	tmr_cancel(&cp->tmr_noanswer);
+	tmr_cancel(&cp->tmr_session);
+	list_flush(&cp->xfers);
+	list_flush(&cp->pending);
+	mem_deref(cp->ng);
+	mem_deref(cp->inv_out);
+	mem_deref(cp->inv_st);
+	mem_deref((void *)cp->inv);
+	bleg_reset(&cp->a);
+	bleg_reset(&cp->b_);
+	if (cp->pub) {
+		list_unlink(&cp->pub->le);
+		cp->pub->priv = NULL;
+		mem_deref(cp->pub);
+	}
+}
+
+int bcall_alloc(struct bcall_priv **cpp, struct b2bua *b)
+{
+	struct bcall_priv *cp;
+
+	cp = mem_zalloc(sizeof(*cp), priv_destructor);
+	if (!cp)
+		return ENOMEM;
+	cp->pub = mem_zalloc(sizeof(*cp->pub), NULL);
+	if (!cp->pub) {
+		mem_deref(cp);
+		return ENOMEM;
+	}
+	cp->b = b;
+	cp->a.cp = cp;
+	cp->a.uas = true;
+	cp->b_.cp = cp;
+	tmr_init(&cp->tmr_noanswer);
+	tmr_init(&cp->tmr_session);
+	tmr_init(&cp->a.ok_tmr);
+	tmr_init(&cp->b_.ok_tmr);
+	cp->pub->priv = cp;
+	cp->pub->created = sipd_now_ms();
+	snprintf(cp->pub->id, sizeof(cp->pub->id), "c%llu-%llx",
+		 (unsigned long long)++b->seq,
+		 (unsigned long long)(rand_u64() & 0xffffff));
+	list_append(&b->calls, &cp->pub->le, cp->pub);
+	++b->n_calls;
+	*cpp = cp;
+	return 0;
+}
+
+void bcall_end(struct bcall_priv *cp, const char *cause)
+{
+	struct b2bua *b = cp->b;
+
+	if (cp->ending)
+		return;
+	cp->ending = true;
+
+	/* caller leg: a final answer if it never got one, else BYE */
+	if (cp->inv_st) {
+		struct reply_params rp = {cp->pub->final_status ?
+					  cp->pub->final_status : 500,
+					  "Call Ended", NULL, NULL, NULL};
+		if (!cp->pub->final_status)
+			cp->pub->final_status = rp.scode;
+		(void)sipmsg_reply(b, &cp->inv_st, cp->inv, &rp);
+	}
+	else if (cp->pub->state == BCALL_ANSWERED) {
+		send_bye(b, &cp->a, cause);
+	}
+
+	/* callee leg: CANCEL while ringing, BYE once answered */
+	/* letting go of a pending INVITE makes libre CANCEL it (once a
+	 * provisional response arrived) and absorb the 487 on its own */
+	cp->inv_out = mem_deref(cp->inv_out);
+	if (cp->pub->state == BCALL_ANSWERED || sip_dialog_established(cp->b_.dlg))
+		send_bye(b, &cp->b_, cause);
+
+	if (cp->media_created && cp->ms)
+		(void)mediasrv_delete(cp->ms, cp->pub->callid);
+	if (cp->ms)
+		mediasrv_calls_add(cp->ms, -1);
+
+	cp->pub->state = BCALL_ENDED;
+	cp->pub->ended = sipd_now_ms();
+	snprintf(cp->pub->cause, sizeof(cp->pub->cause), "%s", cause);
+	if (!cp->pub->answered)
+		++b->n_failed;
+	log_info("b2bua: [%s] call %s ended: %s", cp->pub->callid, cp->pub->id,
+		 cause);
+	bcall_event(cp, "call.ended");
+	mem_deref(cp);
+}
+
+static void b2bua_destructor(void *arg)
+{
+	struct b2bua *b = arg;
+	struct le *le;
+
+	while ((le = list_head(&b->calls))) {
+		struct bcall *c = le->data;
+		bcall_end(c->priv, "shutdown");
+	}
+}
+
+int b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
+		struct registrar *reg, struct routes *routes,
+		const struct sipd_conf *cf, bcall_event_h *eh, void *arg);
+int b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
+		struct registrar *reg, struct routes *routes,
+		const struct sipd_conf *cf, bcall_event_h *eh, void *arg)
+{
+	struct b2bua *b = mem_zalloc(sizeof(*b), b2bua_destructor);
+
+	if (!b)
+		return ENOMEM;
+	b->sip = sip;
+	b->pool = pool;
+	b->reg = reg;
+	b->routes = routes;
+	b->eventh = eh;
+	b->arg = arg;
+	b->no_answer_ms = cf->no_answer_secs * 1000;
+	b->session_expires = cf->session_expires;
+	*bp = b;
+	return 0;
+}
+
+/* Entry point from main.c's request listener. True if handled. */
+bool b2bua_request(struct b2bua *b, const struct sip_msg *msg);
+bool b2bua_request(struct b2bua *b, const struct sip_msg *msg)
+{
+	struct bleg *leg;
+
+	if (pl_isset(&msg->to.tag)) {
+		leg = b2bua_leg_find(b, msg);
+		if (!leg) {
+			if (pl_strcmp(&msg->met, "ACK")) {
+				++b->n_481;
+				(void)sip_reply(b->sip, msg, 481,
+						"Call/Transaction Does Not Exist");
+			}
+			return true;
+		}
+		indialog_handle(leg, msg);
+		return true;
+	}
+	if (!pl_strcmp(&msg->met, "INVITE")) {
+		(void)invite_handle(b, msg);
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,138 @@
+/*
+ * b2bua.h: the B2BUA's private state: a call is two legs, each a SIP dialog
+ * in which tally-sip is the far end.
+ *
+ *   caller ──INVITE──► leg a (we are UAS) │ leg b (we are UAC) ──INVITE──► callee
+ *
+ * Every request or response with a body crosses the media server on its way
+ * (ng offer for a request's SDP, ng answer for a response's), so both legs
+ * only ever see tally-media's addresses. A transaction crossing the B2BUA is
+ * a struct xfer: the server transaction on one leg and the client request
+ * on the other, with the ng step between them.
+ */
+#ifndef TALLY_SIP_B2BUA_H
+#define TALLY_SIP_B2BUA_H
+
+#include "sipd.h"
+
+struct bcall_priv;
+
+struct b2bua {
+	struct sip *sip;              /* borrowed */
+	struct mediapool *pool;       /* borrowed */
+	struct registrar *reg;        /* borrowed (may be NULL) */
+	struct routes *routes;        /* borrowed (may be NULL) */
+	struct list calls;            /* struct bcall */
+	bcall_event_h *eventh;
+	void *arg;
+	uint32_t no_answer_ms;
+	uint32_t session_expires;
+	uint64_t seq;                 /* call id counter */
+	/* counters */
+	uint64_t n_calls, n_answered, n_failed, n_481, n_media_err;
+};
+
+/* One leg: a dialog with one party. */
+struct bleg {
+	struct bcall_priv *cp;        /* borrowed: owner */
+	bool uas;                     /* leg a: we answered their INVITE */
+	struct sip_dialog *dlg;
+	enum sip_transp tp;
+	char tag[64];                 /* the party's tag (From on a, To on b) */
+	/* 2xx (re)transmission to this leg until its ACK */
+	struct mbuf *ok_mb;
+	struct sa ok_dst;
+	void *ok_sock;
+	struct tmr ok_tmr;
+	uint32_t ok_txc;
+	uint32_t ok_cseq;             /* CSeq of the INVITE the 2xx answers */
+	bool gone;                    /* sent us BYE: no BYE back */
+};
+
+/* A request crossing the B2BUA: received on one leg, sent on the other. */
+struct xfer {
+	struct le le;                 /* in cp->xfers */
+	struct bcall_priv *cp;        /* borrowed */
+	struct bleg *from, *to;       /* borrowed */
+	const struct sip_msg *req;    /* the request received (ref) */
+	struct sip_strans *st;        /* its server transaction */
+	struct sip_request *out;      /* the request sent on the other leg */
+	struct ngc_req *ng;           /* pending media step */
+	uint32_t out_cseq;            /* CSeq used on the other leg (ACK) */
+	bool invite;
+	bool has_sdp;
+};
+
+struct bcall_priv {
+	struct bcall *pub;            /* owned: the API view (struct bcall) */
+	struct b2bua *b;              /* borrowed */
+	struct bleg a, b_;            /* caller leg, callee leg */
+	const struct sip_msg *inv;    /* caller's INVITE (ref) */
+	struct sip_strans *inv_st;    /* its server transaction */
+	struct sip_request *inv_out;  /* INVITE to the callee */
+	uint32_t inv_cseq;
+	struct ngc_req *ng;           /* pending ng step of the initial INVITE */
+	struct mediasrv *ms;          /* borrowed, for the call's life */
+	char target[256];             /* where the callee leg goes */
+	struct tmr tmr_noanswer;
+	struct tmr tmr_session;       /* RFC 4028 session timer */
+	uint32_t session_secs;
+	struct list xfers;            /* in-dialog transactions in flight */
+	struct list pending;          /* callee responses waiting for ng (struct pmsg) */
+	bool media_created;           /* ng offer succeeded: delete at the end */
+	bool cancelled;
+	bool ending;
+};
+
+/* b2bua.c */
+int  bcall_alloc(struct bcall_priv **cpp, struct b2bua *b);
+void bcall_event(struct bcall_priv *cp, const char *type);
+/* End the call: BYE/CANCEL/final response as needed on both legs, ng
+ * delete, event call.ended with CAUSE, then free. */
+void bcall_end(struct bcall_priv *cp, const char *cause);
+/* Which leg of which call does in-dialog MSG belong to? */
+struct bleg *b2bua_leg_find(struct b2bua *b, const struct sip_msg *msg);
+
+/* invite.c: the initial INVITE */
+int  invite_handle(struct b2bua *b, const struct sip_msg *msg);
+void invite_cancel(struct bcall_priv *cp);
+
+/* indialog.c: requests inside an established call */
+void indialog_handle(struct bleg *leg, const struct sip_msg *msg);
+/* (Re)start the RFC 4028 session timer from a 2xx's Session-Expires. */
+void session_timer_update(struct bcall_priv *cp, const struct sip_msg *resp);
+
+/* sipmsg.c: message helpers */
+struct bleg *bleg_other(struct bleg *leg);
+/* The SDP body of MSG, or false. */
+bool sipmsg_sdp(const struct sip_msg *msg, struct pl *sdp);
+/* Our Contact header line for transport TP (ends with CRLF). */
+int  sipmsg_contact(struct re_printf *pf, const enum sip_transp *tp);
+/* Copy the headers named in the NULL-terminated list NAMES (print handler). */
+struct hdr_copy {
+	const struct sip_msg *msg;
+	const char *const *names;
+};
+int  sipmsg_copy_hdrs(struct re_printf *pf, const struct hdr_copy *hc);
+extern const char *const sipmsg_req_hdrs[];
+extern const char *const sipmsg_resp_hdrs[];
+/* Reply to REQ on ST (final or provisional), with an optional SDP body, our
+ * Contact, and the response headers of RESP (may be NULL) copied. For a 2xx
+ * to an INVITE on LEG, the reply is retransmitted until bleg_acked(). */
+struct reply_params {
+	uint16_t scode;
+	const char *reason;
+	const struct pl *sdp;         /* NULL: no body */
+	const struct sip_msg *resp;   /* headers to copy, NULL for none */
+	struct bleg *leg;             /* leg the reply goes to */
+};
+int  sipmsg_reply(struct b2bua *b, struct sip_strans **stp,
+		  const struct sip_msg *req, const struct reply_params *p);
+void bleg_acked(struct bleg *leg);
+void bleg_reset(struct bleg *leg);
+/* Update the API view of PARTY's media from an SDP body. */
+void bparty_media(struct bparty *party, const struct pl *sdp);
+/* Log helper: "[callid]" */
+const char *bcall_logid(const struct bcall_priv *cp);
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * invite.c: a call's first INVITE, from the caller's request to the
+ * callee's final answer.
+ *
+ *   caller INVITE ─► 100 Trying, route (registrar, then static routes)
+ *                 ─► ng offer (caller's SDP)      ─► INVITE to callee
+ *   callee 18x    ─► ng answer if it has SDP      ─► 18x to caller (early media)
+ *   callee 2xx    ─► ACK to callee, ng answer     ─► 2xx to caller (retransmitted
+ *                                                    until the caller's ACK)
+ *   callee 3xx-6xx ─► the same status to the caller, call ends
+ *   caller CANCEL ─► 487 to the caller, CANCEL to the callee, call ends
+ *   no final answer within no-answer-secs ─► 408 to the caller, CANCEL
+ *
+ * Responses from the callee that arrive while an ng step is still pending
+ * wait in cp->pending and are handled in order afterwards, so a 200 can
+ * never overtake the 183 before it.
+ */
+#include <errno.h>
+#include <string.h>
+#include "log.h"
+#include "b2bua.h"
+
+struct pmsg {
+	struct le le;
+	const struct sip_msg *msg;
+};
+
+static void pmsg_destructor(void *arg)
+{
+	struct pmsg *pm = arg;
+
+	list_unlink(&pm->le);
+	mem_deref((void *)pm->msg);
+}
+
+static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg);
+
+static void pending_next(struct bcall_priv *cp)
+{
+	struct pmsg *pm;
+
+	mem_ref(cp);      /* a response may end the call: stay valid here */
+	while (!cp->ng && !cp->ending && (pm = list_ledata(list_head(&cp->pending)))) {
+		const struct sip_msg *msg = mem_ref((void *)pm->msg);
+		mem_deref(pm);
+		callee_response(cp, msg);
+		mem_deref((void *)msg);
+	}
+	mem_deref(cp);
+}
+
+static void fill_party(struct bparty *p, const struct sip_taddr *ta,
+		       const struct pl *user)
+{
+	pl_strcpy(&ta->auri, p->uri, sizeof(p->uri));
+	pl_strcpy(user ? user : &ta->uri.user, p->user, sizeof(p->user));
+	pl_strcpy(&ta->dname, p->name, sizeof(p->name));
+	pl_strcpy(&ta->tag, p->tag, sizeof(p->tag));
+}
+
+static void no_answer(void *arg)
+{
+	struct bcall_priv *cp = arg;
+
+	cp->pub->final_status = 408;
+	bcall_end(cp, "no answer");
+}
+
+/* Reply to the caller's INVITE. */
+static int reply_caller(struct bcall_priv *cp, uint16_t scode,
+			const char *reason, const struct pl *sdp,
+			const struct sip_msg *resp)
+{
+	struct reply_params rp = {scode, reason, sdp, resp,
+				  scode >= 200 && scode < 300 ? &cp->a : NULL};
+
+	if (!cp->inv_st)
+		return EALREADY;
+	if (scode >= 200)
+		cp->pub->final_status = scode;
+	return sipmsg_reply(cp->b, &cp->inv_st, cp->inv, &rp);
+}
+
+static void fail(struct bcall_priv *cp, uint16_t scode, const char *reason,
+		 const char *cause)
+{
+	(void)reply_caller(cp, scode, reason, NULL, NULL);
+	bcall_end(cp, cause);
+}
+
+/* ---- callee responses ---- */
+
+struct answer_ctx {
+	struct bcall_priv *cp;
+	const struct sip_msg *msg;   /* the callee's response (ref) */
+};
+
+static void answer_done(int err, const char *why, const struct pl *sdp,
+			void *arg)
+{
+	struct bcall_priv *cp = arg;
+	struct pmsg *pm = list_ledata(list_head(&cp->pending));
+	const struct sip_msg *msg;
+
+	cp->ng = mem_deref(cp->ng);
+	/* the response being answered is parked at the head of pending */
+	if (!pm) {
+		pending_next(cp);
+		return;
+	}
+	msg = mem_ref((void *)pm->msg);
+	mem_deref(pm);
+
+	if (err) {
+		log_warn("b2bua: [%s] media answer failed: %s", bcall_logid(cp),
+			 why ? why : "no reason");
+		++cp->b->n_media_err;
+		if (msg->scode >= 200) {
+			cp->pub->final_status = 488;
+			(void)reply_caller(cp, 488, "Not Acceptable Here", NULL,
+					   NULL);
+			mem_deref((void *)msg);
+			bcall_end(cp, "media answer failed");
+			return;
+		}
+		/* an early answer the media server refused: relay it bare */
+		(void)reply_caller(cp, msg->scode, "Session Progress", NULL, msg);
+	}
+	else {
+		bparty_media(&cp->pub->callee, sdp);
+		(void)reply_caller(cp, msg->scode,
+				   msg->scode >= 200 ? "OK" : "Session Progress",
+				   sdp, msg);
+		if (msg->scode >= 200 && msg->scode < 300) {
+			cp->pub->state = BCALL_ANSWERED;
+			cp->pub->answered = sipd_now_ms();
+			++cp->b->n_answered;
+			session_timer_update(cp, msg);
+			bcall_event(cp, "call.answered");
+		}
+	}
+	mem_deref((void *)msg);
+	pending_next(cp);
+}
+
+static int media_answer(struct bcall_priv *cp, const struct sip_msg *msg,
+			const struct pl *sdp)
+{
+	struct media_sdp_params p = {cp->pub->callid, cp->a.tag, cp->b_.tag, sdp};
+	struct pmsg *pm = mem_zalloc(sizeof(*pm), pmsg_destructor);
+	int err;
+
+	if (!pm)
+		return ENOMEM;
+	pm->msg = mem_ref((void *)msg);
+	list_prepend(&cp->pending, &pm->le, pm);
+	err = mediasrv_answer(cp->ms, &cp->ng, &p, answer_done, cp);
+	if (err) {
+		cp->ng = NULL;
+		mem_deref(pm);
+	}
+	return err;
+}
+
+static void ack_callee(struct bcall_priv *cp)
+{
+	enum sip_transp tp = cp->b_.tp;
+
+	(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", cp->b_.dlg,
+			    cp->inv_cseq, NULL, NULL, NULL, NULL,
+			    "%HContent-Length: 0\r\n\r\n", sipmsg_contact, &tp);
+}
+
+static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
+{
+	struct pl sdp;
+	bool has_sdp = sipmsg_sdp(msg, &sdp);
+	char reason[64];
+
+	if (msg->scode == 100)
+		return;
+
+	/* a dialog (early or confirmed) exists from the first tagged answer */
+	if (pl_isset(&msg->to.tag) && msg->scode < 300 &&
+	    !sip_dialog_established(cp->b_.dlg)) {
+		if (sip_dialog_create(cp->b_.dlg, msg) == 0) {
+			pl_strcpy(&msg->to.tag, cp->b_.tag, sizeof(cp->b_.tag));
+			pl_strcpy(&msg->to.tag, cp->pub->callee.tag,
+				  sizeof(cp->pub->callee.tag));
+			cp->b_.tp = msg->tp;
+		}
+	}
+	else if (msg->scode >= 200 && msg->scode < 300 && cp->b_.dlg) {
+		(void)sip_dialog_update(cp->b_.dlg, msg);
+	}
+
+	if (msg->scode < 200) {
+		if (cp->pub->state < BCALL_EARLY) {
+			cp->pub->state = BCALL_EARLY;
+			bcall_event(cp, "call.updated");
+		}
+		if (has_sdp && !media_answer(cp, msg, &sdp))
+			return;
+		pl_strcpy(&msg->reason, reason, sizeof(reason));
+		(void)reply_caller(cp, msg->scode, reason, NULL, msg);
+		return;
+	}
+
+	if (msg->scode < 300) {
+		tmr_cancel(&cp->tmr_noanswer);
+		ack_callee(cp);
+		if (has_sdp && !media_answer(cp, msg, &sdp))
+			return;
+		/* late offer is not supported: a 2xx without SDP to an INVITE
+		 * with SDP is a protocol error of the callee */
+		cp->pub->final_status = 502;
+		(void)reply_caller(cp, 502, "Bad Gateway (answer without SDP)",
+				   NULL, NULL);
+		bcall_end(cp, "callee answered without SDP");
+		return;
+	}
+
+	/* 3xx-6xx: the caller gets the same answer */
+	pl_strcpy(&msg->reason, reason, sizeof(reason));
+	(void)reply_caller(cp, msg->scode, reason, NULL, msg);
+	{
+		char cause[96];
+		snprintf(cause, sizeof(cause), "rejected %u %s", msg->scode, reason);
+		bcall_end(cp, cause);
+	}
+}
+
+static void invite_resp(int err, const struct sip_msg *msg, void *arg)
+{
+	struct bcall_priv *cp = arg;
+
+	if (cp->ending)
+		return;
+	if (err || !msg) {
+		cp->pub->final_status = err == ETIMEDOUT ? 408 : 503;
+		fail(cp, cp->pub->final_status,
+		     err == ETIMEDOUT ? "Request Timeout" : "Service Unavailable",
+		     "callee unreachable");
+		return;
+	}
+	if (cp->ng || !list_isempty(&cp->pending)) {
+		struct pmsg *pm = mem_zalloc(sizeof(*pm), pmsg_destructor);
+		if (pm) {
+			pm->msg = mem_ref((void *)msg);
+			list_append(&cp->pending, &pm->le, pm);
+		}
+		return;
+	}
+	callee_response(cp, msg);
+}
+
+/* ---- towards the callee ---- */
+
+static int send_invite(struct bcall_priv *cp, const struct pl *sdp)
+{
+	const struct sip_msg *inv = cp->inv;
+	struct hdr_copy hc = {inv, sipmsg_req_hdrs};
+	char from_uri[256], to_uri[256], from_name[64];
+	enum sip_transp tp;
+	int err;
+
+	pl_strcpy(&inv->from.auri, from_uri, sizeof(from_uri));
+	pl_strcpy(&inv->to.auri, to_uri, sizeof(to_uri));
+	pl_strcpy(&inv->from.dname, from_name, sizeof(from_name));
+
+	err = sip_dialog_alloc(&cp->b_.dlg, cp->target, to_uri,
+			       from_name[0] ? from_name : NULL, from_uri,
+			       NULL, 0);
+	if (err)
+		return err;
+	cp->inv_cseq = sip_dialog_lseq(cp->b_.dlg);
+	tp = SIP_TRANSP_UDP;
+	if (strstr(cp->target, "transport=tcp"))
+		tp = SIP_TRANSP_TCP;
+	cp->b_.tp = tp;
+
+	if (sdp)
+		err = sip_drequestf(&cp->inv_out, cp->b->sip, true, "INVITE",
+				    cp->b_.dlg, 0, NULL, NULL, invite_resp, cp,
+				    "%H%H"
+				    "Content-Type: application/sdp\r\n"
+				    "Content-Length: %zu\r\n\r\n%r",
+				    sipmsg_contact, &tp, sipmsg_copy_hdrs, &hc,
+				    sdp->l, sdp);
+	else
+		err = sip_drequestf(&cp->inv_out, cp->b->sip, true, "INVITE",
+				    cp->b_.dlg, 0, NULL, NULL, invite_resp, cp,
+				    "%H%H"
+				    "Content-Length: 0\r\n\r\n",
+				    sipmsg_contact, &tp, sipmsg_copy_hdrs, &hc);
+	if (!err) {
+		cp->pub->state = BCALL_CALLING;
+		log_info("b2bua: [%s] %s -> %s", bcall_logid(cp),
+			 cp->pub->caller.uri, cp->target);
+	}
+	return err;
+}
+
+static void offer_done(int err, const char *why, const struct pl *sdp,
+		       void *arg)
+{
+	struct bcall_priv *cp = arg;
+
+	cp->ng = mem_deref(cp->ng);
+	if (cp->ending)
+		return;
+	if (err) {
+		log_warn("b2bua: [%s] media offer failed: %s", bcall_logid(cp),
+			 why ? why : "no reason");
+		++cp->b->n_media_err;
+		if (err == ETIMEDOUT)
+			fail(cp, 503, "Media Server Unavailable",
+			     "media server unavailable");
+		else
+			fail(cp, 488, "Not Acceptable Here", "SDP not acceptable");
+		return;
+	}
+	cp->media_created = true;
+	if (send_invite(cp, sdp))
+		fail(cp, 503, "Service Unavailable", "cannot reach callee");
+}
+
+static void caller_cancel(void *arg)
+{
+	struct bcall_priv *cp = arg;
+
+	cp->cancelled = true;
+	cp->pub->final_status = 487;
+	(void)reply_caller(cp, 487, "Request Terminated", NULL, NULL);
+	bcall_end(cp, "caller cancelled");
+}
+
+/* Where does the INVITE go? 0 and TARGET, or the status to answer. */
+static uint16_t route_call(struct b2bua *b, const struct sip_msg *msg,
+			   char *target, size_t size, const char **reason)
+{
+	const struct pl *user = &msg->uri.user;
+
+	if (b->reg && !registrar_lookup(b->reg, user, target, size))
+		return 0;
+	if (b->routes && !routes_match(b->routes, user, target, size))
+		return 0;
+	if (b->reg && registrar_known(b->reg, user)) {
+		*reason = "Temporarily Unavailable";
+		return 480;
+	}
+	*reason = "Not Found";
+	return 404;
+}
+
+int invite_handle(struct b2bua *b, const struct sip_msg *msg)
+{
+	struct bcall_priv *cp = NULL;
+	const char *reason = NULL;
+	char target[256];
+	struct mediasrv *ms;
+	struct pl sdp;
+	uint16_t scode;
+	int err;
+
+	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+		(void)sip_reply(b->sip, msg, 400, "Bad Request (missing Contact)");
+		return EBADMSG;
+	}
+	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
+		(void)sip_reply(b->sip, msg, 483, "Too Many Hops");
+		return ELOOP;
+	}
+	if (msg->mb && mbuf_get_left(msg->mb) && !sipmsg_sdp(msg, &sdp)) {
+		(void)sip_replyf(b->sip, msg, 415, "Unsupported Media Type",
+				 "Accept: application/sdp\r\n"
+				 "Content-Length: 0\r\n\r\n");
+		return EPROTO;
+	}
+	scode = route_call(b, msg, target, sizeof(target), &reason);
+	if (scode) {
+		(void)sip_reply(b->sip, msg, scode, reason);
+		return ENOENT;
+	}
+	ms = mediapool_pick(b->pool);
+	if (!ms) {
+		(void)sip_replyf(b->sip, msg, 503, "No Media Server Available",
+				 "Retry-After: 10\r\nContent-Length: 0\r\n\r\n");
+		return EAGAIN;
+	}
+
+	err = bcall_alloc(&cp, b);
+	if (err) {
+		(void)sip_reply(b->sip, msg, 500, "Server Internal Error");
+		return err;
+	}
+	cp->inv = mem_ref((void *)msg);
+	snprintf(cp->target, sizeof(cp->target), "%s", target);
+	pl_strcpy(&msg->callid, cp->pub->callid, sizeof(cp->pub->callid));
+	fill_party(&cp->pub->caller, &msg->from, NULL);
+	fill_party(&cp->pub->callee, &msg->to, &msg->uri.user);
+	cp->pub->callee.tag[0] = '\0';
+	snprintf(cp->pub->callee.contact, sizeof(cp->pub->callee.contact),
+		 "%s", target);
+	pl_strcpy(&msg->from.tag, cp->a.tag, sizeof(cp->a.tag));
+	{
+		const struct sip_hdr *c = sip_msg_hdr(msg, SIP_HDR_CONTACT);
+		struct sip_addr addr;
+		if (c && !sip_addr_decode(&addr, &c->val))
+			pl_strcpy(&addr.auri, cp->pub->caller.contact,
+				  sizeof(cp->pub->caller.contact));
+	}
+	cp->a.tp = msg->tp;
+	cp->ms = ms;
+	mediasrv_calls_add(ms, 1);
+	snprintf(cp->pub->mediasrv, sizeof(cp->pub->mediasrv), "%s",
+		 mediasrv_name(ms));
+
+	err = sip_strans_alloc(&cp->inv_st, b->sip, msg, caller_cancel, cp);
+	if (!err)
+		err = sip_treply(&cp->inv_st, b->sip, msg, 100, "Trying");
+	if (!err)
+		err = sip_dialog_accept(&cp->a.dlg, msg);
+	if (err) {
+		fail(cp, 400, "Bad Request", "cannot accept dialog");
+		return err;
+	}
+	bcall_event(cp, "call.created");
+
+	if (b->no_answer_ms)
+		tmr_start(&cp->tmr_noanswer, b->no_answer_ms, no_answer, cp);
+
+	if (sipmsg_sdp(msg, &sdp)) {
+		struct media_sdp_params p = {cp->pub->callid, cp->a.tag, NULL, &sdp};
+		bparty_media(&cp->pub->caller, &sdp);
+		err = mediasrv_offer(ms, &cp->ng, &p, offer_done, cp);
+		if (err) {
+			fail(cp, 503, "Media Server Unavailable",
+			     "media server unavailable");
+			return err;
+		}
+		return 0;
+	}
+	/* no SDP in the INVITE (late offer): not supported yet */
+	fail(cp, 488, "Not Acceptable Here (INVITE without SDP)",
+	     "late offer not supported");
+	return ENOTSUP;
+}
+
+void invite_cancel(struct bcall_priv *cp)
+{
+	cp->inv_out = mem_deref(cp->inv_out);
+}

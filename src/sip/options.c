@@ -1,0 +1,102 @@
+/*
+ * options.c: tally-sip's configuration: one key table drives the config
+ * file (etc/tally-sip.conf), the command line, --dump-config and --help.
+ */
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include "tconf.h"
+#include "sipd.h"
+
+#define K(name, type, field, def, help) \
+	TCONF_KEY(sipd_conf, name, type, field, def, help)
+
+static const struct tconf_key sipd_keys[] = {
+	K("sip-listen", TCONF_STR, sip_listen, "127.0.0.1:5060",
+	  "SIP address:port, UDP and TCP"),
+	K("media-servers", TCONF_STR, media_servers, "127.0.0.1:2223",
+	  "ng endpoints of tally-media (or rtpengine), comma separated"),
+	K("media-ping-ms", TCONF_U32, media_ping_ms, "1000",
+	  "health check period of each media server"),
+	K("realm", TCONF_STR, realm, "tally", "digest authentication realm"),
+	K("user", TCONF_MULTI, users, NULL,
+	  "an account that may REGISTER: 'name password' (repeat the key)"),
+	K("route", TCONF_MULTI, routes, NULL,
+	  "static route: 'pattern sip:uri' (x any digit, N 2-9, trailing . or * the rest, ${user} in the URI; repeat the key)"),
+	K("reg-min-expires", TCONF_U32, reg_min_expires, "60",
+	  "shortest registration accepted (423 below)"),
+	K("reg-max-expires", TCONF_U32, reg_max_expires, "3600",
+	  "longest registration granted"),
+	K("no-answer-secs", TCONF_U32, no_answer_secs, "60",
+	  "an INVITE without a final answer is cancelled after this long"),
+	K("session-expires", TCONF_U32, session_expires, "1800",
+	  "RFC 4028 session interval when the caller asks for none"),
+	K("api-listen", TCONF_STR, api_listen, "127.0.0.1:8080",
+	  "HTTP/JSON + WebSocket client API; empty disables"),
+	K("api-token", TCONF_STR, api_token, NULL,
+	  "bearer token the API requires (required when the API is on)"),
+	K("rate-limit", TCONF_U32, rate_limit, "50",
+	  "new requests per second accepted from one source address"),
+	K("rate-burst", TCONF_U32, rate_burst, "200",
+	  "requests one source may send at once before the rate applies"),
+	K("log-level", TCONF_U32, log_level, "6",
+	  "3 error, 4 warning, 5 notice, 6 info, 7 debug"),
+	K("log-file", TCONF_STR, log_file, NULL, "append the log here instead of stderr"),
+	K("pidfile", TCONF_STR, pidfile, NULL, "write the process id here"),
+	K("foreground", TCONF_BOOL, foreground, "no", "stay in the foreground"),
+	K("config-file", TCONF_STR, config_file, "/etc/tally/tally-sip.conf",
+	  "config file to read; 'none' reads nothing"),
+	{NULL, TCONF_STR, 0, 0, NULL, NULL},
+};
+
+static const char *const ignore_flags[] = {"dump-config", "help", NULL};
+
+int sipd_conf_load(struct sipd_conf *cf, int argc, char *argv[], bool *exitp)
+{
+	const char *file, *bad = NULL;
+	unsigned line = 0;
+	int i, err;
+
+	*exitp = false;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			tconf_usage(stdout, "tally-sip", sipd_keys);
+			*exitp = true;
+			return 0;
+		}
+	}
+	err = tconf_defaults(cf, sipd_keys);
+	if (err)
+		return err;
+	file = tconf_arg_peek(argc, argv, "config-file");
+	if (!file)
+		file = cf->config_file;
+	if (strcmp(file, "none")) {
+		err = tconf_load_file(cf, sipd_keys, file, "tally-sip", &line);
+		if (err == ENOENT && !tconf_arg_peek(argc, argv, "config-file"))
+			err = 0;
+		if (err) {
+			fprintf(stderr, "tally-sip: config file %s%s%u: %s\n",
+				file, line ? " line " : "", line, strerror(err));
+			return err;
+		}
+	}
+	err = tconf_args(cf, sipd_keys, argc, argv, ignore_flags, &bad);
+	if (err) {
+		fprintf(stderr, "tally-sip: %s option '%s' (see --help)\n",
+			err == ENOENT ? "unknown" : "bad value for", bad);
+		return err;
+	}
+	if (cf->api_listen[0] && !cf->api_token[0]) {
+		fprintf(stderr, "tally-sip: api-token is required when "
+			"api-listen is set\n");
+		return EINVAL;
+	}
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dump-config")) {
+			tconf_dump(stdout, cf, sipd_keys);
+			*exitp = true;
+		}
+	}
+	return 0;
+}
