@@ -36,6 +36,16 @@ bool rtpx_rtcp_sender(const uint8_t *p, size_t len, uint32_t *ssrc)
 	return true;
 }
 
+size_t rtpx_build_rr(uint8_t *buf, uint32_t sender_ssrc)
+{
+	buf[0] = 0x80;          /* V=2, no report blocks */
+	buf[1] = 201;           /* RR */
+	buf[2] = 0;
+	buf[3] = 1;
+	put32(buf + 4, sender_ssrc);
+	return RTPX_RR_LEN;
+}
+
 size_t rtpx_build_pli(uint8_t *buf, uint32_t sender_ssrc, uint32_t media_ssrc)
 {
 	buf[0] = 0x80 | 1;      /* V=2, FMT=1 */

@@ -16,7 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { RTPX_HDR = 12, RTCPX_HDR = 8, RTPX_PLI_LEN = 12, RTPX_FIR_LEN = 20 };
+enum { RTPX_HDR = 12, RTCPX_HDR = 8, RTPX_RR_LEN = 8, RTPX_PLI_LEN = 12,
+       RTPX_FIR_LEN = 20 };
 
 static inline uint16_t rtpx_be16(const uint8_t *p)
 {
@@ -50,6 +51,9 @@ bool rtpx_rtcp_has_keyframe_req(const uint8_t *p, size_t len);
 /* First SSRC of a compound RTCP packet's sender (the first packet's SSRC). */
 bool rtpx_rtcp_sender(const uint8_t *p, size_t len, uint32_t *ssrc);
 
+/* Write an empty receiver report (8 bytes): the head RFC 3550 6.1 requires
+ * of a compound packet that carries feedback. Returns length. */
+size_t rtpx_build_rr(uint8_t *buf, uint32_t sender_ssrc);
 /* Write a PLI (12 bytes) asking MEDIA_SSRC for a keyframe; returns length. */
 size_t rtpx_build_pli(uint8_t *buf, uint32_t sender_ssrc, uint32_t media_ssrc);
 /* Write a FIR (20 bytes) with command sequence number SEQ; returns length. */

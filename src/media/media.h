@@ -147,6 +147,7 @@ struct party {
 	struct list streams;          /* struct mstream, by index */
 	struct party *other;          /* borrowed: in dialogue with */
 	struct msdp *sdp;             /* last SDP from this party (owned) */
+	int offer_mux;                /* ng rtcp-mux flag of its last offer */
 };
 
 /* A replicated stream going to a recorder. */
@@ -158,6 +159,7 @@ struct sink {
 	struct msock *rtp, *rtcp;     /* owned: we send from these */
 	struct sa dst_rtp, dst_rtcp;  /* recorder's addresses (worker reads) */
 	bool accepted;                /* answered with port != 0 */
+	bool mux;                     /* recorder takes RTCP on its RTP port */
 	bool active;                  /* attached to src on the worker */
 	struct mcount sent;           /* worker */
 	uint64_t feedback;            /* PLI/FIR from the recorder passed on */

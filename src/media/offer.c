@@ -20,13 +20,40 @@
 #include "log.h"
 #include "media.h"
 
+/* ng "rtcp-mux" flags (rtpengine semantics) */
+enum muxflag {
+	MUX_DEFAULT = 0,  /* pass a=rtcp-mux through as the party sent it */
+	MUX_OFFER,        /* offer: add a=rtcp-mux towards the other party */
+	MUX_DEMUX,        /* offer: remove it, tally-media demuxes */
+	MUX_ACCEPT,       /* answer: accept the offerer's mux ourselves */
+	MUX_REJECT,       /* answer: refuse the offerer's mux */
+};
+
 struct apply {
 	struct party *from;      /* whose SDP this is */
 	struct party *to;        /* who receives the rewritten SDP */
 	const struct msdp *sdp;
 	bool is_answer;
+	enum muxflag mux;
 	int err;
 };
+
+static enum muxflag parse_mux(const struct benc_node *req)
+{
+	const struct benc_node *l = benc_dict_get(req, "rtcp-mux");
+
+	if (!l || l->type != BENC_LIST)
+		return MUX_DEFAULT;
+	if (benc_list_has(l, "demux"))
+		return MUX_DEMUX;
+	if (benc_list_has(l, "reject"))
+		return MUX_REJECT;
+	if (benc_list_has(l, "offer"))
+		return MUX_OFFER;
+	if (benc_list_has(l, "accept"))
+		return MUX_ACCEPT;
+	return MUX_DEFAULT;
+}
 
 static void set_addr(struct sa *sa, const struct pl *addr, uint16_t port)
 {
@@ -47,7 +74,8 @@ static void stream_learn(struct mstream *st, const struct msdp_media *m)
 	struct sa rtp, rtcp;
 
 	set_addr(&rtp, &m->addr, m->port);
-	set_addr(&rtcp, &m->addr,
+	/* a=rtcp:PORT IN IP4 ADDR may name another address (RFC 3605) */
+	set_addr(&rtcp, pl_isset(&m->rtcp_addr) ? &m->rtcp_addr : &m->addr,
 		 m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1));
 	/* a new address in a re-offer means the old source is stale */
 	if (!sa_cmp(&rtp, &st->adv_rtp, SA_ALL))
@@ -59,12 +87,25 @@ static void stream_learn(struct mstream *st, const struct msdp_media *m)
 	pl_strcpy(&m->proto, st->proto, sizeof(st->proto));
 }
 
+/* The answer's rtcp-mux handling: its own flag, else the offer's. With
+ * offer/demux/accept tally-media terminates mux per side, so the offerer
+ * muxes exactly when it offered to. */
+static enum muxflag answer_mux(const struct apply *a)
+{
+	if (a->mux != MUX_DEFAULT)
+		return a->mux;
+	return (enum muxflag)a->to->offer_mux;
+}
+
 static void apply_h(struct worker *w, void *arg)
 {
 	struct apply *a = arg;
+	enum muxflag amux = a->is_answer ? answer_mux(a) : a->mux;
 	size_t i;
 
 	(void)w;
+	if (!a->is_answer)
+		a->from->offer_mux = a->mux;
 	for (i = 0; i < a->sdp->nmedia && !a->err; i++) {
 		const struct msdp_media *m = &a->sdp->media[i];
 		unsigned idx = (unsigned)i + 1;
@@ -81,7 +122,7 @@ static void apply_h(struct worker *w, void *arg)
 			if ((a->err = mstream_alloc(&st, a->to, idx)))
 				break;
 		}
-		if (m->port == 0) {
+		if (m->port == 0 || !msdp_media_relayed(m)) {
 			stream_learn(sf, m);
 			mstream_close(sf);
 			mstream_close(st);
@@ -95,12 +136,13 @@ static void apply_h(struct worker *w, void *arg)
 			memcpy(st->type, sf->type, sizeof(st->type));
 			memcpy(st->proto, sf->proto, sizeof(st->proto));
 		}
+		sf->mux = m->rtcp_mux;
 		if (a->is_answer) {
-			sf->mux = m->rtcp_mux;
-			st->mux = st->mux && m->rtcp_mux;
-		}
-		else {
-			sf->mux = m->rtcp_mux;
+			/* the offerer muxes if the answer (or we) accepted it */
+			if (amux == MUX_REJECT)
+				st->mux = false;
+			else if (amux == MUX_DEFAULT)
+				st->mux = st->mux && m->rtcp_mux;
 		}
 		sf->peer = st;
 		st->peer = sf;
@@ -108,7 +150,7 @@ static void apply_h(struct worker *w, void *arg)
 }
 
 static int write_sdp(struct mbuf *reply, const struct msdp *sdp,
-		     const struct party *to)
+		     const struct party *to, const struct apply *a)
 {
 	struct msdp_rw_media rwm[MSDP_MAX_MEDIA];
 	struct msdp_rw rw;
@@ -126,6 +168,27 @@ static int write_sdp(struct mbuf *reply, const struct msdp *sdp,
 			rwm[i].rtcp_port = st->rtcp->port;
 		}
 		rwm[i].mux = sdp->media[i].rtcp_mux;
+		switch (a->is_answer ? answer_mux(a) : a->mux) {
+		case MUX_OFFER:
+		case MUX_DEMUX:
+		case MUX_ACCEPT:
+			if (!a->is_answer) {
+				rwm[i].mux = rwm[i].add_mux = a->mux == MUX_OFFER;
+				if (a->mux == MUX_ACCEPT)
+					rwm[i].mux = sdp->media[i].rtcp_mux;
+			}
+			else {
+				/* the offerer muxes iff it offered to */
+				rwm[i].mux = rwm[i].add_mux = st && st->mux;
+			}
+			break;
+		case MUX_REJECT:
+			if (a->is_answer)
+				rwm[i].mux = false;
+			break;
+		default:
+			break;
+		}
 	}
 	sa_ntop(&g_media->iface, addr, sizeof(addr));
 	rw.addr = addr;
@@ -228,6 +291,7 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 	}
 	a.sdp = sdp;
 	a.is_answer = is_answer;
+	a.mux = parse_mux(req);
 	a.err = 0;
 	mcall_exec(call, apply_h, &a);
 	if (a.err) {
@@ -238,7 +302,7 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 		goto out;
 	}
 
-	err = write_sdp(reply, sdp, a.to);
+	err = write_sdp(reply, sdp, a.to, &a);
 	mem_deref(a.from->sdp);
 	a.from->sdp = mem_ref(sdp);
 	log_info("ng: [%.*s] %s from '%s': %zu m= lines", (int)callid.l,

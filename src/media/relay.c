@@ -216,7 +216,7 @@ uint64_t relay_lost(const struct mstream *st)
 
 void relay_keyframe_request(struct worker *w, struct mstream *st)
 {
-	uint8_t buf[RTPX_PLI_LEN + RTPX_FIR_LEN];
+	uint8_t buf[RTPX_RR_LEN + RTPX_PLI_LEN + RTPX_FIR_LEN];
 	const struct sa *dst;
 	size_t n;
 
@@ -228,7 +228,9 @@ void relay_keyframe_request(struct worker *w, struct mstream *st)
 		return;
 	}
 	st->kf_pending = false;
-	n = rtpx_build_pli(buf, TALLY_SSRC | st->index, st->ssrc);
+	/* a compound packet: empty RR, then PLI and FIR (RFC 4585, 5104) */
+	n = rtpx_build_rr(buf, TALLY_SSRC | st->index);
+	n += rtpx_build_pli(buf + n, TALLY_SSRC | st->index, st->ssrc);
 	n += rtpx_build_fir(buf + n, TALLY_SSRC | st->index, st->ssrc,
 			    (uint8_t)st->fir_seq++);
 	if (sendto(rtcp_fd(st), buf, n, MSG_DONTWAIT, &dst->u.sa, dst->len) < 0)
@@ -334,7 +336,8 @@ static void packet(struct scratch *s, struct worker *w, struct msock *ms,
 	for (k = 0; k < st->nsinks; k++) {
 		struct sink *sk = st->sinks[k];
 		if (is_rtcp)
-			enqueue(s, sk->rtcp->fd, &sk->dst_rtcp, p, len);
+			enqueue(s, sk->mux ? sk->rtp->fd : sk->rtcp->fd,
+				&sk->dst_rtcp, p, len);
 		else
 			enqueue(s, sk->rtp->fd, &sk->dst_rtp, p, len);
 		++sk->sent.packets;

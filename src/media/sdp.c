@@ -672,6 +672,7 @@ struct mwrite {
 	bool keep_c;          /* not relayed but active: its c= is kept */
 	bool rtcp_done;
 	bool dir_done;
+	bool mux_done;
 };
 
 static int rewrite_media_line(struct mbuf *out, const struct msdp_rw *rw,
@@ -702,8 +703,12 @@ static int rewrite_media_line(struct mbuf *out, const struct msdp_rw *rw,
 		return mbuf_printf(out, "a=rtcp:%u\r\n", rwm->rtcp_port);
 	}
 
-	if (!pl_strcmp(&name, "rtcp-mux"))
-		return rwm->mux ? write_line(out, line) : 0;
+	if (!pl_strcmp(&name, "rtcp-mux")) {
+		if (!rwm->mux || w->mux_done)
+			return 0;
+		w->mux_done = true;
+		return write_line(out, line);
+	}
 
 	if (rwm->dir != MSDP_DIR_NONE && !val.l &&
 	    dir_from_name(&name) != MSDP_DIR_NONE) {
@@ -757,6 +762,9 @@ static int rewrite_media(struct mbuf *out, const struct msdp_doc *doc,
 
 	if (!err && w.relayed && rwm->rtcp_port && !w.rtcp_done)
 		err = mbuf_printf(out, "a=rtcp:%u\r\n", rwm->rtcp_port);
+
+	if (!err && w.relayed && rwm->mux && rwm->add_mux && !w.mux_done)
+		err = mbuf_printf(out, "a=rtcp-mux\r\n");
 
 	if (!err && w.relayed && rwm->dir != MSDP_DIR_NONE && !w.dir_done)
 		err = mbuf_printf(out, "a=%s\r\n", msdp_dir_name(rwm->dir));

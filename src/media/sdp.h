@@ -83,6 +83,7 @@ struct msdp_rw_media {
 	uint16_t rtcp_port;     /* our RTCP port, written as a=rtcp:<port> (added if absent) */
 	bool mux;               /* keep a=rtcp-mux if present; false removes it */
 	enum msdp_dir dir;      /* MSDP_DIR_NONE keeps the line's direction; else replaces/adds it */
+	bool add_mux;           /* with mux: write a=rtcp-mux if absent (ng rtcp-mux offer/accept) */
 };
 
 struct msdp_rw {

@@ -334,6 +334,7 @@ static void attach_h(struct worker *w, void *arg)
 			sink_detach(sk);
 			continue;
 		}
+		sk->mux = m->rtcp_mux;
 		set_dst(&sk->dst_rtp, &m->addr, m->port);
 		set_dst(&sk->dst_rtcp, &m->addr, m->rtcp_mux ? m->port :
 			m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1));

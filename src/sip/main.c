@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "b2bua.h"
+#include "sipcheck.h"
 
 #define ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, MESSAGE, NOTIFY"
 
@@ -29,6 +30,8 @@ int  ratelimit_alloc(struct ratelimit **rlp, uint32_t rate, uint32_t burst);
  * EBUSY: over the limit again (drop silently). */
 int  ratelimit_check(struct ratelimit *rl, const struct sa *src);
 void sipmsg_init(struct sip *sip, const struct sa *laddr);
+void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
+		  const uint8_t *pkt, size_t len, uint64_t *counter);
 int  b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
 		 struct registrar *reg, struct routes *routes,
 		 const struct sipd_conf *cf, bcall_event_h *eh, void *arg);
@@ -45,12 +48,111 @@ static struct {
 	struct api *api;
 	struct ratelimit *rl;
 	uint64_t limited;
+	uint64_t rejected;
+	uint64_t undecodable;
+	struct udp_helper *uh;
+	struct udp_sock *probe;
 } d;
+
+/* Undecodable datagrams never reach request_h: libre drops them. A UDP
+ * helper on libre's SIP socket sees every datagram first and lets
+ * sipbad.c answer 400 where the request is readable enough to address. The
+ * socket is learnt from the first UDP request (start() sends one to itself). */
+static bool udp_peek(struct sa *src, struct mbuf *mb, void *arg)
+{
+	(void)arg;
+	sipbad_check(d.sip, SIP_TRANSP_UDP, src, mbuf_buf(mb),
+		     mbuf_get_left(mb), &d.undecodable);
+	return false;           /* libre goes on with it either way */
+}
+
+static void udp_hook(const struct sip_msg *msg)
+{
+	if (d.uh || msg->tp != SIP_TRANSP_UDP || !msg->sock)
+		return;
+	(void)udp_register_helper(&d.uh, msg->sock, 0, NULL, udp_peek, NULL);
+}
+
+static void probe_recv(const struct sa *src, struct mbuf *mb, void *arg)
+{
+	(void)src; (void)mb; (void)arg;
+}
+
+static int self_probe(const struct sa *laddr)
+{
+	struct sa local;
+	struct mbuf *mb;
+	int err;
+
+	sa_init(&local, sa_af(laddr));
+	(void)sa_set_str(&local, sa_af(laddr) == AF_INET6 ? "::1" : "127.0.0.1", 0);
+	if (sa_isset(laddr, SA_ADDR))
+		sa_cpy(&local, laddr), sa_set_port(&local, 0);
+	err = udp_listen(&d.probe, &local, probe_recv, NULL);
+	if (err)
+		return err;
+	(void)udp_local_get(d.probe, &local);
+	mb = mbuf_alloc(512);
+	if (!mb)
+		return ENOMEM;
+	(void)mbuf_printf(mb, "OPTIONS sip:tally@%J SIP/2.0\r\n"
+			  "Via: SIP/2.0/UDP %J;branch=z9hG4bKprobe%08x;rport\r\n"
+			  "Max-Forwards: 70\r\nTo: <sip:tally@%J>\r\n"
+			  "From: <sip:probe@%J>;tag=probe\r\n"
+			  "Call-ID: tally-probe-%08x\r\nCSeq: 1 OPTIONS\r\n"
+			  "Content-Length: 0\r\n\r\n", laddr, &local,
+			  rand_u32(), laddr, &local, rand_u32());
+	mb->pos = 0;
+	err = udp_send(d.probe, laddr, mb);
+	mem_deref(mb);
+	return err;
+}
+
+static bool known_method(const struct pl *met)
+{
+	static const char *const known[] = {
+		"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE",
+		"REGISTER", "MESSAGE", "NOTIFY", "SUBSCRIBE", "PUBLISH",
+		"REFER", "PRACK", NULL
+	};
+	const char *const *k;
+
+	for (k = known; *k; k++) {
+		if (!pl_strcmp(met, *k))
+			return true;
+	}
+	return false;
+}
 
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
+	char unsup[256];
+	const char *reason = NULL;
+	uint16_t scode;
 	int rl;
 	(void)arg;
+
+	udp_hook(msg);
+	scode = sipcheck_request(msg, unsup, sizeof(unsup), &reason);
+	if (scode) {
+		++d.rejected;
+		log_info("sip: [%.*s] %.*s refused: %u %s",
+			 (int)msg->callid.l, msg->callid.p, (int)msg->met.l,
+			 msg->met.p, scode, reason);
+		if (!pl_strcmp(&msg->met, "ACK"))
+			return true;
+		if (scode == 420)
+			(void)sip_replyf(d.sip, msg, scode, reason,
+					 "Unsupported: %s\r\n"
+					 "Content-Length: 0\r\n\r\n", unsup);
+		else if (scode == 406)
+			(void)sip_replyf(d.sip, msg, scode, "Not Acceptable",
+					 "Warning: 399 tally \"%s\"\r\n"
+					 "Content-Length: 0\r\n\r\n", reason);
+		else
+			(void)sip_reply(d.sip, msg, scode, reason);
+		return true;
+	}
 
 	if (!pl_isset(&msg->to.tag) && d.rl &&
 	    (rl = ratelimit_check(d.rl, &msg->src))) {
@@ -83,8 +185,12 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		(void)sip_reply(d.sip, msg, 481, "Call/Transaction Does Not Exist");
 		return true;
 	}
-	(void)sip_replyf(d.sip, msg, 405, "Method Not Allowed",
-			 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
+	if (known_method(&msg->met))
+		(void)sip_replyf(d.sip, msg, 405, "Method Not Allowed",
+				 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
+	else
+		(void)sip_replyf(d.sip, msg, 501, "Not Implemented",
+				 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
 	return true;
 }
 
@@ -117,6 +223,7 @@ static int start(void)
 		return err;
 	}
 	sipmsg_init(d.sip, &laddr);
+
 	err = sip_listen(&d.lsnr, d.sip, true, request_h, NULL);
 	if (err)
 		return err;
@@ -154,6 +261,9 @@ static int start(void)
 	if (d.conf.rate_limit &&
 	    (err = ratelimit_alloc(&d.rl, d.conf.rate_limit, d.conf.rate_burst)))
 		return err;
+	if (self_probe(&laddr))
+		log_warn("sip: no UDP self-probe: malformed UDP requests will "
+			 "not be answered");
 	log_notice("sip: tally-sip %s ready: SIP on %s (udp, tcp), media %s, "
 		   "api %s", TALLY_VERSION, d.conf.sip_listen,
 		   d.conf.media_servers,
@@ -163,6 +273,8 @@ static int start(void)
 
 static void stop(void)
 {
+	d.uh = mem_deref(d.uh);
+	d.probe = mem_deref(d.probe);
 	d.api = mem_deref(d.api);
 	d.b2bua = mem_deref(d.b2bua);
 	d.lsnr = mem_deref(d.lsnr);

@@ -178,11 +178,34 @@ def udp_free(port):
         s.close()
 
 
-def pick_block(n):
-    """n consecutive UDP ports, even base, outside the usual ephemeral range."""
+def tcp_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((LOCAL, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def pick_block(n, tcp=()):
+    """n consecutive free UDP ports, even base. Taken above the kernel's
+    ephemeral range (ip_local_port_range) when there is room, so no client
+    socket of another program lands in the block while the test runs."""
+    lo, hi = 32768, 60999
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        pass
+    spans = [(a, b) for a, b in ((hi + 1, 65535 - n), (10000, lo - n)) if b - a >= 4 * n]
+    if not spans:
+        spans = [(1024, 65535 - n)]
     for _ in range(200):
-        base = random.randrange(20000, 32000 - n) & ~1
-        if all(udp_free(p) for p in range(base, base + n)):
+        a, b = random.choice(spans)
+        base = random.randrange(a, b) & ~1
+        if all(udp_free(p) for p in range(base, base + n)) and all(tcp_free(base + o) for o in tcp):
             return base
     raise RuntimeError("no free block of %d UDP ports" % n)
 
@@ -365,7 +388,7 @@ def preflight(progs, data_files, need_root):
         if not shutil.which(prog) and not os.path.exists("/usr/sbin/" + prog):
             skip("%s not installed" % prog)
     if need_root and os.geteuid() != 0:
-        skip("sipp play_pcap_video needs raw sockets (root)")
+        skip("needs root (raw sockets: sipp pcap play, dumpcap on lo)")
     kamailio = shutil.which("kamailio") or "/usr/sbin/kamailio"
     if TARGET == "rtpengine":
         daemon = shutil.which("rtpengine") or "/usr/bin/rtpengine"

@@ -27,6 +27,7 @@ import sys
 import time
 import wave
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import interop_kamailio as ik  # noqa: E402
 from interop_kamailio import check, log, LOCAL  # noqa: E402
@@ -175,14 +176,14 @@ snd_path\t\t{out}
 
 
 def main():
-    pf = ik.preflight(("kamailio", "baresip", "dumpcap"), ("kamailio.cfg",), False)
+    pf = ik.preflight(("kamailio", "baresip", "dumpcap"), ("kamailio.cfg",), True)
     if not pf:
         return 1
     if not os.path.exists(os.path.join(BARESIP_MODULES, "vp8.so")):
         ik.skip("baresip modules not installed")
     daemon, kamailio = pf
     NPORTS = 96
-    base = ik.pick_block(NPORTS)
+    base = ik.pick_block(NPORTS, tcp=range(2, 8))     # baresip SIP TCP/TLS, ctrl_tcp
     P = {"kam": base, "a": base + 2, "b": base + 4,         # baresip: TLS on sip+1
          "a_ctrl": base + 6, "b_ctrl": base + 7, "ng": base + 8,
          "a_rtp": (base + 16, base + 31), "b_rtp": (base + 32, base + 47),
@@ -289,7 +290,7 @@ def run(tmp, P, daemon, kamailio, base, nports):
 
 def analyse(cap, P, in_range, callid, query):
     name = {P["kam"]: "kamailio", P["a"]: "a", P["b"]: "b"}
-    sip, rtp = [], {}
+    sip, rtp, rtcp = [], {}, {}
     for t, sp, dp, p in ik.read_pcap(cap):
         if sp in name or dp in name:
             m = ik.sip_parse(p)
@@ -302,6 +303,8 @@ def analyse(cap, P, in_range, callid, query):
         r = ik.rtp_parse(p)
         if r:
             rtp.setdefault((sp, dp), []).append((t,) + r)
+        elif len(p) >= 8 and p[0] >> 6 == 2 and 200 <= p[1] <= 204:
+            rtcp[(sp, dp)] = rtcp.get((sp, dp), 0) + 1
     flows = {(name.get(m["sp"]), name.get(m["dp"]), m["kind"], m["cseq"].split()[-1]) for m in sip}
     for a, b, kind, meth in [("a", "kamailio", "INVITE", "INVITE"), ("kamailio", "b", "INVITE", "INVITE"),
                              ("b", "kamailio", "200", "INVITE"), ("kamailio", "a", "200", "INVITE"),
@@ -353,6 +356,10 @@ def analyse(cap, P, in_range, callid, query):
             check(pts == {want_pt}, "%s: payload type %s (negotiated %s)" % (what, sorted(pts), want_pt))
             s1 = {x[4] for x in p1}
             check(all(x[4] in s1 for x in p2), "%s: hop-2 payloads identical to hop-1 payloads" % what)
+            # RTCP (baresip: rtcp_mux no, RTP port + 1, first report after ~1-5 s)
+            c1 = sum(n for k, n in rtcp.items() if k[0] == src + 1 and in_range(k[1]))
+            c2 = sum(n for k, n in rtcp.items() if in_range(k[0]) and k[1] == dst + 1)
+            check(c1 >= 1 and c2 >= 1, "%s: RTCP relayed (%d sent, %d delivered)" % (what, c1, c2))
 
     if query and query.get("result") == "ok":
         seen = []

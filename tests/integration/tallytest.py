@@ -189,18 +189,57 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def udp_ports_in_use():
+    """Local UDP ports bound on this host (from /proc/net/udp{,6})."""
+    used = set()
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    local = line.split()[1]
+                    used.add(int(local.rsplit(":", 1)[1], 16))
+        except (OSError, ValueError, IndexError, StopIteration):
+            pass
+    return used
+
+
 def free_port_block(n=200, lo=10000, hi=30000):
-    """An even base port with n contiguous free UDP ports, below the
-    ephemeral range (so the test's own port-0 sockets never collide)."""
-    for _ in range(200):
-        base = random.randrange(lo, hi - n) & ~1
-        if all(port_free(p) for p in range(base, base + n)):
-            return base, base + n - 1
-    raise RuntimeError("no free block of %d ports" % n)
+    """An even base port with n contiguous free UDP ports, preferably below
+    the ephemeral range (so the test's own port-0 sockets never collide);
+    the host may be crowded (benchmarks), so look at what is bound instead
+    of guessing. Returns (port_min, port_max)."""
+    used = udp_ports_in_use()
+    for want, (a, b) in ((n, (lo, hi)), (n, (1024, 65535)), (max(40, n // 4), (1024, 65535))):
+        starts = []
+        run_start = None
+        for p in range(a, b + 1):
+            if p in used:
+                run_start = None
+                continue
+            if run_start is None:
+                run_start = p + (p & 1)
+            if p - run_start + 1 >= want and (p - run_start + 1 - want) % 64 == 0:
+                starts.append(p - want + 1)
+        random.shuffle(starts)
+        for base in starts[:50]:
+            if all(port_free(p) for p in range(base, base + want)):
+                return base, base + want - 1
+    raise RuntimeError("no free block of %d UDP ports (%d ports in use)" % (n, len(used)))
 
 
 # --------------------------------------------------------------------------
 # daemon
+
+def default_tally_media():
+    """Without $TALLY_MEDIA (running a script by hand): the newest
+    <repo>/build*/src/media/tally-media."""
+    import glob
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = [p for p in glob.glob(os.path.join(root, "build*", "src", "media", "tally-media"))
+             if os.access(p, os.X_OK)]
+    return max(found, key=os.path.getmtime) if found else None
+
 
 class Daemon:
     """Starts tally-media (or rtpengine) with rtpengine-style options on
@@ -219,9 +258,9 @@ class Daemon:
             self.binary = os.environ.get("RTPENGINE", "/usr/bin/rtpengine")
             self.log_level = log_level or 6
         else:
-            self.binary = os.environ.get("TALLY_MEDIA")
+            self.binary = os.environ.get("TALLY_MEDIA") or default_tally_media()
             if not self.binary:
-                raise RuntimeError("TALLY_MEDIA is not set")
+                raise RuntimeError("TALLY_MEDIA is not set and no build*/src/media/tally-media found")
             self.log_level = log_level or 7
 
     def argv(self):
@@ -237,6 +276,7 @@ class Daemon:
 
     def start(self, wait=10.0):
         self.logf = open(self.logpath, "ab")
+        print("# started: %s" % " ".join(self.argv()), flush=True)
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=subprocess.STDOUT)
         self.ng = NgClient(self.ng_port, timeout=0.3, retries=0)
@@ -288,8 +328,15 @@ class Daemon:
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         self.stop()
+        if exc_type is None:
+            self.remove_log()
+
+    def remove_log(self):
+        """Drop the log directory (kept when something failed)."""
+        import shutil
+        shutil.rmtree(self.logdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------
@@ -375,10 +422,10 @@ def is_keyframe_request(data, ssrc):
     return False
 
 
-def udp_socket(port=0):
+def udp_socket(port=0, host=LOOPBACK):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    s.bind((LOOPBACK, port))
+    s.bind((host, port))
     return s
 
 
@@ -415,11 +462,22 @@ class RtpPeer:
     """One media endpoint of a party: an RTP socket and (unless muxed) an
     RTCP socket on port + 1 (even/odd pair)."""
 
-    def __init__(self, mux=False):
+    def __init__(self, mux=False, split=False, host=LOOPBACK):
+        """split: RTCP on an unrelated port (not RTP + 1), for a=rtcp:.
+        host: another loopback address (127.0.0.0/8) to check c= rewriting."""
         self.mux = mux
+        self.host = host
         for _ in range(100):
-            rtp = udp_socket(0)
+            rtp = udp_socket(0, host)
             port = rtp.getsockname()[1]
+            if split and not mux:
+                rtcp = udp_socket(0, host)
+                if rtcp.getsockname()[1] == port + 1:
+                    rtcp.close()
+                    rtp.close()
+                    continue
+                self.rtp, self.rtcp = rtp, rtcp
+                break
             if port % 2 or mux:
                 if mux:
                     self.rtp, self.rtcp = rtp, rtp
@@ -427,7 +485,7 @@ class RtpPeer:
                 rtp.close()
                 continue
             try:
-                rtcp = udp_socket(port + 1)
+                rtcp = udp_socket(port + 1, host)
             except OSError:
                 rtp.close()
                 continue
@@ -580,11 +638,12 @@ def endpoints(m):
 class Party:
     """A SIP party: a tag and one RtpPeer per medium."""
 
-    def __init__(self, name, kinds=("audio", "video"), mux=False):
+    def __init__(self, name, kinds=("audio", "video"), mux=False, host=LOOPBACK):
         self.name = name
+        self.host = host
         self.tag = "%s-%08x" % (name, random.getrandbits(32))
         self.kinds = list(kinds)
-        self.peers = {k: RtpPeer(mux=mux) for k in kinds}
+        self.peers = {k: RtpPeer(mux=mux, host=host) for k in kinds}
         self.version = 1
         self.sess_id = random.randrange(1, 1 << 31)
 
@@ -597,7 +656,7 @@ class Party:
         if version is None:
             self.version += 1
             version = self.version
-        return build_sdp(media, version=version, sess_id=self.sess_id)
+        return build_sdp(media, version=version, sess_id=self.sess_id, addr=self.host)
 
     def learn(self, sdp_text):
         """Take the daemon's rewritten SDP that is given to this party: the
@@ -627,11 +686,12 @@ class Call:
     """Call-id with caller A and callee B, set up with offer + answer."""
 
     def __init__(self, ng, kinds=("audio", "video"), mux=False, flags=None,
-                 call_id=None):
+                 call_id=None, hosts=(LOOPBACK, LOOPBACK)):
         self.ng = ng
         self.call_id = call_id or "call-%016x@tally-test" % random.getrandbits(64)
-        self.a = Party("A", kinds, mux)
-        self.b = Party("B", kinds, mux)
+        mux_a, mux_b = mux if isinstance(mux, tuple) else (mux, mux)
+        self.a = Party("A", kinds, mux_a, hosts[0])
+        self.b = Party("B", kinds, mux_b, hosts[1])
         self.flags = list(flags or [])
         self.offer_reply = self.answer_reply = None
 
@@ -686,6 +746,23 @@ class Call:
         self.b.close()
 
 
+REORDER_NOTED = set()
+
+
+def in_order(got, sent, what=""):
+    """got == sent. Against rtpengine (2 threads reading one socket, observed
+    to reorder back-to-back packets) the same packets in any order pass, with
+    a note; tally-media must keep the order."""
+    if got == sent:
+        return True
+    if IS_RTPENGINE and sorted(got) == sorted(sent):
+        if what not in REORDER_NOTED:
+            REORDER_NOTED.add(what)
+            print("  note: rtpengine reordered %s (tolerated for rtpengine only)" % what, flush=True)
+        return True
+    return False
+
+
 def relay_leg(src, dst, n=50, rtcp=False, kind="audio", gap=0.0005,
               timeout=2.0, src_sock=None, expect_from=None, dst_sock=None):
     """Send n RTP (or RTCP) packets from RtpPeer src to its daemon port and
@@ -714,7 +791,7 @@ def relay_leg(src, dst, n=50, rtcp=False, kind="audio", gap=0.0005,
     if len(got) != n:
         raise AssertionError("%s: %d of %d packets arrived" % (what, len(got), n))
     data = [d for d, a in got]
-    if data != sent:
+    if not in_order(data, sent, what):
         i = next(k for k in range(n) if data[k] != sent[k])
         raise AssertionError("%s: reordered: packet %d of %d is sent #%d (seq %s, expected seq %s)"
                              % (what, i, n, sent.index(data[i]),
@@ -784,16 +861,26 @@ def run(tests, daemon_factory=None, argv=None):
         tests = [t for t in tests if t.__name__ in argv or t.__name__[5:] in argv]
     passed = failed = skipped = 0
     daemon = None
+    start_error = None
     print("# target: %s" % TARGET, flush=True)
     try:
         for t in tests:
+            if start_error:
+                failed += 1
+                print("FAIL %s: daemon not started: %s" % (t.__name__, start_error), flush=True)
+                continue
             name = t.__name__
             t0 = time.monotonic()
             try:
                 if daemon_factory is not None and (daemon is None or not daemon.alive()):
                     if daemon is not None:
                         daemon.stop()
-                    daemon = daemon_factory().start()
+                    daemon = None
+                    try:
+                        daemon = daemon_factory().start()
+                    except Exception as e:
+                        start_error = str(e).splitlines()[0]
+                        raise
                 t(daemon) if daemon_factory is not None else t()
                 if daemon is not None and not daemon.alive():
                     raise AssertionError("daemon died (rc %s)" % daemon.proc.returncode)
@@ -819,6 +906,10 @@ def run(tests, daemon_factory=None, argv=None):
     finally:
         if daemon is not None:
             daemon.stop()
+            if not failed:
+                daemon.remove_log()
+            else:
+                print("# daemon log kept: %s" % daemon.logpath, flush=True)
     print("%d passed, %d failed%s" % (passed, failed,
           ", %d skipped" % skipped if skipped else ""), flush=True)
     sys.exit(1 if failed else 0)

@@ -11,20 +11,41 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tallytest import (Call, Daemon, IS_RTPENGINE, RtpPeer, build_sdp,  # noqa: E402
-                       collect, endpoints, is_keyframe_request, parse_rtcp,
-                       parse_sdp, recv, relay_all, relay_leg, require, rtcp_pli,
-                       rtcp_sr, run, skip_on_rtpengine)
+                       collect, endpoints, in_order, is_keyframe_request, parse_rtcp,
+                       parse_sdp, port_free, relay_all, relay_leg, require, rtcp_pli,
+                       run, skip_on_rtpengine, Skip, wait_until)
 
 N = 30
+
+
+def norm_streams(st):
+    """ng.md: `streams` maps each label to {label, from-tag, type, index}.
+    Accept a dict keyed by label or a list of such entries; labels as str."""
+    if not st:
+        return None
+    if isinstance(st, dict):
+        return {str(k): v for k, v in st.items()}
+    require(isinstance(st, list), "streams is neither dict nor list: %r" % st)
+    return {str(e.get("label")): e for e in st}
+
+
+def labels(lst):
+    return sorted(str(x) for x in (lst or []))
 
 
 class Sub:
     """A subscription of a recorder to a call."""
 
-    def __init__(self, call, tags, media=None, flags=None):
+    def __init__(self, call, tags, media=None, flags=None, tag=None):
         self.call = call
-        msg = {"command": "subscribe request", "call-id": call.call_id,
-               "from-tags": list(tags)}
+        msg = {"command": "subscribe request", "call-id": call.call_id}
+        if tag:
+            msg["from-tag"] = tag
+            tags = [tag]
+        elif tags:
+            msg["from-tags"] = list(tags)
+        else:
+            tags = [call.a.tag, call.b.tag]     # flag all
         if media:
             msg["media"] = media
         if flags:
@@ -37,11 +58,12 @@ class Sub:
         self.peers = []        # recorder RtpPeer per m= line (None = rejected)
         self.sources = []      # (party, kind) per m= line
         parties = {call.a.tag: call.a, call.b.tag: call.b}
-        streams = r.get("streams")
+        streams = norm_streams(r.get("streams"))
+        self.streams = streams
         for i, m in enumerate(self.sdp["media"]):
             if streams:
                 label = m["label"]
-                s = streams.get(label) if isinstance(streams, dict) else None
+                s = streams.get(label)
                 require(s is not None, "streams lacks label %r: %r" % (label, streams))
                 party = parties[s["from-tag"]]
                 kind = party.kinds[int(s["index"]) - 1]
@@ -54,7 +76,7 @@ class Sub:
                 kind = m["kind"]
             self.sources.append((party, kind))
 
-    def answer(self, reject=(), mux=False):
+    def answer(self, reject=(), mux=False, split=False):
         """Answer with a recorder socket pair per m= line; m= indexes in
         `reject` get port 0."""
         media = []
@@ -63,7 +85,7 @@ class Sub:
                 self.peers.append(None)
                 media.append((m["kind"], None, "recvonly"))
             else:
-                p = RtpPeer(mux=mux)
+                p = RtpPeer(mux=mux, split=split)
                 p.remote_rtp, p.remote_rtcp = endpoints(m)
                 if mux:
                     p.remote_rtcp = p.remote_rtp
@@ -107,8 +129,14 @@ def send_and_check_copies(call, sub, n=N, rtcp=True, kinds=("audio", "video")):
                 sset = set(sent)
                 got = collect(sock, n, 2.0, match=lambda d, a: d in sset)
                 require(len(got) == n, "%s: %d of %d at the recorder" % (what, len(got), n))
-                require([g[0] for g in got] == sent, "%s: reordered or modified" % what)
+                require(in_order([g[0] for g in got], sent, what), "%s: reordered or modified" % what)
                 want_from = rec.remote_rtcp if is_rtcp else rec.remote_rtp
+                if is_rtcp and rec.mux:
+                    # recorder answered a=rtcp-mux to an offer without it: ng.md
+                    # does not say which source port; accept RTP or RTCP port
+                    rtcp_from = (rec.remote_rtp[0], rec.remote_rtp[1] + 1)
+                    if all(a in (want_from, rtcp_from) for _, a in got):
+                        want_from = got[0][1]
                 require(all(a == want_from for _, a in got),
                         "%s: from %s, subscription offered %s" % (what, got[0][1], want_from))
 
@@ -138,9 +166,9 @@ def test_subscribe_offer_sdp(d):
                 "from-tags %r" % s.reply.get("from-tags"))
         if not IS_RTPENGINE:
             labels = [m["label"] for m in ms]
-            require(labels == ["1", "2", "3", "4"], "labels %r" % labels)
-            st = s.reply.get("streams")
-            require(isinstance(st, dict) and sorted(st) == labels, "streams %r" % st)
+            require(labels == ["1", "2", "3", "4"], "a=label values %r" % labels)
+            st = s.streams
+            require(st and sorted(st) == labels, "streams %r" % s.reply.get("streams"))
             want = [(c.a.tag, "audio", 1), (c.a.tag, "video", 2), (c.b.tag, "audio", 1), (c.b.tag, "video", 2)]
             for lab, w in zip(labels, want):
                 e = st[lab]
@@ -158,7 +186,7 @@ def test_subscribe_copies_everything(d):
         s = Sub(c, [c.a.tag, c.b.tag], media="audio+video")
         r = s.answer()
         if not IS_RTPENGINE:
-            require(sorted(r.get("accepted", [])) == ["1", "2", "3", "4"], "accepted %r" % r.get("accepted"))
+            require(labels(r.get("accepted")) == ["1", "2", "3", "4"], "accepted %r" % r.get("accepted"))
             require(not r.get("rejected"), "rejected %r" % r.get("rejected"))
         send_and_check_copies(c, s)
     finally:
@@ -195,8 +223,8 @@ def test_subscribe_video_rejected(d):
     try:
         s = Sub(c, [c.a.tag, c.b.tag], media="audio+video")
         r = s.answer(reject=(1, 3))
-        require(sorted(r.get("rejected", [])) == ["2", "4"], "rejected %r" % r.get("rejected"))
-        require(sorted(r.get("accepted", [])) == ["1", "3"], "accepted %r" % r.get("accepted"))
+        require(labels(r.get("rejected")) == ["2", "4"], "rejected %r" % r.get("rejected"))
+        require(labels(r.get("accepted")) == ["1", "3"], "accepted %r" % r.get("accepted"))
         send_and_check_copies(c, s)
         for p in s.peers:
             if p:
@@ -211,9 +239,72 @@ def test_subscribe_video_rejected(d):
             s.close()
 
 
-def wait_keyframe_request(peer, timeout=1.5):
-    got = collect(peer.rtcp, 1, timeout, match=lambda d, a: is_keyframe_request(d, peer.ssrc))
-    return got[0] if got else None
+def test_subscribe_single_tag_and_all(d):
+    c = new_call(d)
+    subs = []
+    try:
+        s1 = Sub(c, None, tag=c.b.tag)
+        subs.append(s1)
+        require([m["kind"] for m in s1.sdp["media"]] == ["audio", "video"],
+                "from-tag B: m= kinds %r" % [m["kind"] for m in s1.sdp["media"]])
+        require(all(p is c.b for p, _ in s1.sources), "from-tag B: streams of A selected")
+        s2 = Sub(c, None, flags=["all"])
+        subs.append(s2)
+        require(len(s2.sdp["media"]) == 4, "flag all: %d m= lines" % len(s2.sdp["media"]))
+        # split RTCP port (a=rtcp: not port+1) for one recorder, rtcp-mux for the other
+        s1.answer(split=True)
+        s2.answer(mux=True)
+        for p in s1.peers:
+            require(p.rtcp_port != p.port + 1, "split RTCP socket is port+1")
+        send_and_check_copies(c, s1, n=10)     # RTCP copies to a=rtcp:
+        send_and_check_copies(c, s2, n=10)     # RTCP copies to the RTP port (mux)
+    finally:
+        c.delete()
+        c.close()
+        for s in subs:
+            s.close()
+
+
+def test_subscribe_answer_wrong_line_count(d):
+    c = new_call(d)
+    try:
+        s = Sub(c, [c.a.tag, c.b.tag])
+        p = RtpPeer()
+        r = d.ng.request({"command": "subscribe answer", "call-id": c.call_id, "to-tag": s.to_tag,
+                          "sdp": build_sdp([("audio", p, "recvonly")])})
+        p.close()
+        if IS_RTPENGINE and r.get("result") == "ok":
+            raise Skip("rtpengine accepts a subscribe answer with fewer m= lines (observed)")
+        require(r.get("result") == "error" and r.get("error-reason"),
+                "1 m= line for a 4-line subscription: %r" % r)
+        relay_all(c, 5, rtcp=False)
+    finally:
+        c.delete()
+        c.close()
+
+
+def wait_keyframe_request(peer, timeout=1.5, both=True):
+    """First datagram carrying a PLI or FIR for peer's SSRC; with both=True
+    (ng.md: tally sends PLI and FIR) keeps listening until both were seen
+    (in one compound datagram or in two) and fails if one is missing."""
+    seen = set()
+    first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and seen != {1, 4}:
+        got = collect(peer.rtcp, 1, deadline - time.monotonic(),
+                      match=lambda d, a: is_keyframe_request(d, peer.ssrc))
+        if not got:
+            break
+        first = first or got[0]
+        for p in parse_rtcp(got[0][0]):
+            if p["pt"] == 206 and (p.get("media_ssrc") == peer.ssrc or peer.ssrc in p.get("fir_ssrcs", [])):
+                seen.add(p["fmt"])
+        if not both:
+            break
+    if first and both and seen != {1, 4}:
+        raise AssertionError("keyframe request for %08x: got only %s, ng.md says PLI and FIR"
+                             % (peer.ssrc, "PLI" if 1 in seen else "FIR"))
+    return first
 
 
 def test_keyframe_request_on_subscribe(d):
@@ -303,7 +394,12 @@ def test_unsubscribe(d):
         s = Sub(c, [c.a.tag, c.b.tag], media="audio+video")
         s.answer()
         send_and_check_copies(c, s, n=10)
+        ports = [m["port"] + k for m in s.sdp["media"] for k in (0, 1)]
         s.unsubscribe()
+        # ng.md: unsubscribe frees its ports (observed: rtpengine keeps them)
+        freed = IS_RTPENGINE or wait_until(lambda: all(port_free(pp) for pp in ports), 3.0)
+        require(freed, "subscription ports %r not freed after unsubscribe"
+                % [pp for pp in ports if not port_free(pp)])
         for p in s.peers:
             p.drain()
         relay_all(c, N)
@@ -327,6 +423,7 @@ def test_unsubscribe(d):
 if __name__ == "__main__":
     run([test_subscribe_offer_sdp, test_subscribe_copies_everything,
          test_subscribe_audio_only, test_subscribe_video_rejected,
+         test_subscribe_single_tag_and_all, test_subscribe_answer_wrong_line_count,
          test_keyframe_request_on_subscribe, test_keyframe_request_after_first_packet,
          test_recorder_pli_reaches_sender, test_unsubscribe],
         daemon_factory=lambda: Daemon())

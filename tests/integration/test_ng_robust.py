@@ -13,7 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tallytest import (Call, Daemon, IS_RTPENGINE, bencode, bdecode,  # noqa: E402
                        BencodeError, collect, find_stream, parse_rtp, relay_all,
-                       relay_leg, require, rtp_packet, run, wait_until)
+                       port_free, relay_leg, require, rtp_packet, run, wait_until)
 
 
 def ng_raw(d, body, cookie="c%07x" % random.getrandbits(28), timeout=0.5):
@@ -97,11 +97,22 @@ def test_runts_dropped_and_counted(d):
         got = collect(pb.rtp, 1, 0.5, match=lambda dd, a: dd in junk)
         require(not got, "non-RTP datagram relayed to B: %r" % (got[0][0][:16] if got else b""))
         relay_leg(pa, pb, 10)
+        # junk on the RTCP port: not a valid RTCP header
+        rjunk = [b"\x80", b"\x81\xc9\x00", b"\x00" * 8, b"not RTCP either, just text"]
+        for j in rjunk:
+            pa.send_rtcp(j)
+        got = collect(pb.rtcp, 1, 0.5, match=lambda dd, a: dd in rjunk)
+        require(not got, "non-RTCP datagram relayed to B: %r" % (got[0][0][:16] if got else b""))
+        relay_leg(pa, pb, 5, rtcp=True)
         q = c.query()
         s = find_stream(q, c.a.tag, pa.remote_rtp[1])
         errors = int(s.get("stats", {}).get("errors", 0))
         pkts = int(s.get("stats", {}).get("packets", 0))
-        require(errors > 0, "query errors = %d after %d junk datagrams (packets %d)" % (errors, len(junk), pkts))
+        require(errors >= len(junk), "query errors = %d after %d junk datagrams (packets %d)" % (errors, len(junk), pkts))
+        require(pkts == 20, "RTP packets = %d, 20 valid sent (junk counted as packets?)" % pkts)
+        s = find_stream(q, c.a.tag, pa.remote_rtcp[1])
+        errors = int(s.get("stats", {}).get("errors", 0))
+        require(errors >= len(rjunk), "RTCP stream errors = %d after %d junk datagrams" % (errors, len(rjunk)))
     finally:
         c.delete()
         c.close()
@@ -130,10 +141,16 @@ def test_timeout(_d):
                 if gone_at is not None and time.monotonic() - t0 > 4.5:
                     break
             require(gone_at is not None, "call without media still there after 6 s (--timeout=2)")
-            require(gone_at >= 1.5, "call without media deleted after %.1f s (< timeout 2 s)" % gone_at)
+            print("  idle call deleted %.1f s after setup (--timeout=2)" % gone_at, flush=True)
+            # whole-second clocks may delete up to 1 s early
+            require(gone_at >= 1.0, "call without media deleted after %.1f s (timeout 2 s)" % gone_at)
             require(gone_at <= 4.5, "call without media deleted only after %.1f s" % gone_at)
             calls = d.ng.ok({"command": "list"}).get("calls", [])
             require(idle.call_id not in calls, "timed-out call still listed")
+            ports = sorted(idle.daemon_ports())
+            # observed: rtpengine sometimes keeps them a while longer
+            freed = wait_until(lambda: all(port_free(p) for p in ports), 3.0) or IS_RTPENGINE
+            require(freed, "ports of the timed-out call still bound: %r" % [p for p in ports if not port_free(p)])
             require(busy.call_id in calls, "call with media flowing not listed after %.1f s" % (time.monotonic() - t0))
             r = d.ng.request({"command": "query", "call-id": busy.call_id})
             require(r.get("result") == "ok", "call with media flowing was deleted: %r" % r.get("error-reason"))
@@ -269,8 +286,16 @@ def test_overload_recovery(d):
             report.append("%s %d/%d (first %s)" % (label, got, len(window), first_s))
             if got < 0.95 * len(window):
                 bad.append(report[-1])
-        print("  overload: burst %.1fs, %d burst packets relayed to the parties; after burst: %s"
-              % (burst_end - t_burst, burst_seen[0], "; ".join(report)))
+        q = d.ng.request({"command": "query", "call-id": c1.call_id})
+        recv_n = dropped = 0
+        for t in q.get("tags", {}).values():
+            for m in t.get("medias", []):
+                for st in m.get("streams", []):
+                    recv_n += int(st.get("stats", {}).get("packets", 0))
+                    dropped += int(st.get("dropped", 0) or 0)
+        print("  overload: burst %.1fs, %d burst packets relayed to the parties; daemon counted %d "
+              "received, %d dropped on the burst call; after burst: %s"
+              % (burst_end - t_burst, burst_seen[0], recv_n, dropped, "; ".join(report)))
         require(pong == "pong", "no pong after overload")
         require(not bad, "streams not relaying >=95%% from %.0fs after the burst: %s"
                 % (GRACE_S, "; ".join(bad)))

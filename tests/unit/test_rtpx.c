@@ -63,6 +63,23 @@ static void test_fir_in_compound(void **state)
 	assert_false(rtpx_rtcp_has_keyframe_req(rr, sizeof(rr)));
 }
 
+static void test_rr_pli_fir_compound(void **state)
+{
+	uint8_t b[RTPX_RR_LEN + RTPX_PLI_LEN + RTPX_FIR_LEN];
+	size_t n;
+	(void)state;
+
+	n = rtpx_build_rr(b, 0x44444444);
+	assert_int_equal(n, 8);
+	assert_int_equal(b[1], 201);
+	assert_false(rtpx_rtcp_has_keyframe_req(b, n));
+	n += rtpx_build_pli(b + n, 0x44444444, 0x55555555);
+	n += rtpx_build_fir(b + n, 0x44444444, 0x55555555, 1);
+	assert_int_equal(n, sizeof(b));
+	assert_true(rtpx_is_rtcp(b, n));
+	assert_true(rtpx_rtcp_has_keyframe_req(b, n));
+}
+
 static void test_compound_garbage(void **state)
 {
 	uint8_t b[16] = {0x80, 201, 0xff, 0xff};   /* length beyond the buffer */
@@ -80,6 +97,7 @@ int main(void)
 		cmocka_unit_test(test_valid_and_demux),
 		cmocka_unit_test(test_pli),
 		cmocka_unit_test(test_fir_in_compound),
+		cmocka_unit_test(test_rr_pli_fir_compound),
 		cmocka_unit_test(test_compound_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -148,6 +148,7 @@ static struct msdp *rewrite_check(const struct msdp *sdp, const char *addr,
 		rwm[i].rtcp_port = (uint16_t)(30001 + 10 * i);
 		rwm[i].mux = mux;
 		rwm[i].dir = dir;
+		rwm[i].add_mux = false;
 	}
 
 	assert_int_equal(0, msdp_rewrite(mb, sdp, &rw));
@@ -308,8 +309,8 @@ static void test_rewrite_exact(void **state)
 		"a=rtpmap:96 VP8/90000\r\n"
 		"a=rtcp:30003\r\n";
 	struct msdp_rw_media rwm[2] = {
-		{30000, 30001, false, MSDP_DIR_SENDONLY},
-		{30002, 30003, false, MSDP_DIR_NONE},
+		{30000, 30001, false, MSDP_DIR_SENDONLY, false},
+		{30002, 30003, false, MSDP_DIR_NONE, false},
 	};
 	struct msdp_rw rw = {"192.0.2.1", AF_INET, true, true, rwm, 2};
 	struct msdp *sdp = parse_str(in);

@@ -1,0 +1,403 @@
+/*
+ * api.c: tally-sip's client API: HTTP/1.1 + JSON under /api/v1, with a
+ * bearer token on every request (the WebSocket upgrade included).
+ *
+ *   GET /api/v1/calls         {"calls":[<call>,...]}
+ *   GET /api/v1/calls/{id}    <call> (404 if unknown)
+ *   GET /api/v1/health        {"status":"ok","calls":N,...counters}
+ *   GET /api/v1/events        WebSocket: one JSON event per text frame
+ *                             (events.c)
+ * <call> is bcall_json() (calljson.c).
+ *
+ * Every error is JSON too: {"error":"<what>","status":<code>}. The checks
+ * run in this order, so an unauthenticated client learns nothing about
+ * which paths exist:
+ *   token missing or wrong        -> 401 (+ WWW-Authenticate: Bearer)
+ *   path not under /api/v1/ known -> 404
+ *   method other than GET         -> 405 (+ Allow: GET)
+ *   bad request (e.g. /events without a WebSocket upgrade) -> 400
+ * Bytes that do not parse as HTTP make libre close the connection; they
+ * never reach this file.
+ *
+ * Worked example:
+ *   GET /api/v1/calls/c1-3f2a1b HTTP/1.1
+ *   Host: 127.0.0.1:8080
+ *   Authorization: Bearer s3cret
+ *
+ *   HTTP/1.1 200 OK
+ *   Content-Type: application/json
+ *   Cache-Control: no-store
+ *   Content-Length: 512
+ *
+ *   {"id":"c1-3f2a1b","call_id":"...","state":"answered",...}
+ *
+ * Every request is logged at DEBUG with its status, and counted
+ * (struct api_stats, shown by /health).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include "log.h"
+#include "api.h"
+
+/* The api the B2BUA's events go to when api_call_event() gets no ARG
+ * (main.c registers the handler before the api exists). */
+static struct api *api_cur;
+
+struct api *api_active(void)
+{
+	return api_cur;
+}
+
+/* tally's log formats with libc's printf; API lines want libre's %r (pl),
+ * %J (sa) and %m (errno), so they are formatted here first. */
+void api_log(int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	(void)re_vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_write(level, "%s", line);
+}
+
+/* ---- replies ---- */
+
+struct jerr {
+	uint16_t scode;
+	const char *what;
+};
+
+static int jerr_print(struct re_printf *pf, void *arg)
+{
+	const struct jerr *e = arg;
+
+	return re_hprintf(pf, "{\"error\":%H,\"status\":%u}", api_jstr,
+			  e->what, (unsigned)e->scode);
+}
+
+/* Send a JSON reply whose body is printed by H(ARG); XHDRS are extra header
+ * lines (each ending in CRLF) or NULL. Returns SCODE, for the log. */
+static uint16_t reply_json(struct api *api, struct http_conn *conn,
+			   uint16_t scode, const char *reason,
+			   const char *xhdrs, re_printf_h *h, void *arg)
+{
+	struct mbuf *mb = mbuf_alloc(1024);
+	int err;
+
+	if (scode >= 400)
+		++api->st.errors;
+	if (!mb) {
+		http_conn_close(conn);
+		return scode;
+	}
+	err = mbuf_printf(mb, "%H\n", h, arg);
+	if (!err)
+		err = http_reply(conn, scode, reason,
+				 "Content-Type: application/json\r\n"
+				 "Cache-Control: no-store\r\n"
+				 "%s"
+				 "Content-Length: %zu\r\n"
+				 "\r\n"
+				 "%b",
+				 xhdrs ? xhdrs : "", mb->end, mb->buf, mb->end);
+	if (err) {
+		api_log(LOG_LVL_WARN, "api: reply %u to %J failed: %m", scode,
+			 http_conn_peer(conn), err);
+		http_conn_close(conn);
+	}
+	mem_deref(mb);
+	return scode;
+}
+
+static uint16_t reply_error(struct api *api, struct http_conn *conn,
+			    uint16_t scode, const char *reason,
+			    const char *xhdrs, const char *what)
+{
+	struct jerr e = {scode, what};
+
+	return reply_json(api, conn, scode, reason, xhdrs, jerr_print, &e);
+}
+
+/* ---- authorisation ---- */
+
+/* Does MSG carry "Authorization: Bearer <our token>"? The comparison takes
+ * the same time wherever the first difference is. */
+static bool authorized(const struct api *api, const struct http_msg *msg)
+{
+	const struct http_hdr *hdr = http_msg_hdr(msg, HTTP_HDR_AUTHORIZATION);
+	static const char scheme[] = "Bearer";
+	const size_t slen = sizeof(scheme) - 1;
+	size_t tlen = strlen(api->token), i;
+	struct pl v;
+	unsigned char diff = 0;
+
+	if (!hdr)
+		return false;
+	v = hdr->val;
+	if (v.l <= slen || strncasecmp(v.p, scheme, slen) ||
+	    (v.p[slen] != ' ' && v.p[slen] != '\t'))
+		return false;
+	pl_advance(&v, slen);
+	while (v.l && (v.p[0] == ' ' || v.p[0] == '\t'))
+		pl_advance(&v, 1);
+	while (v.l && (v.p[v.l - 1] == ' ' || v.p[v.l - 1] == '\t'))
+		--v.l;
+	if (v.l != tlen || !tlen)
+		return false;
+	for (i = 0; i < tlen; i++)
+		diff |= (unsigned char)(v.p[i] ^ api->token[i]);
+	return diff == 0;
+}
+
+/* ---- resources ---- */
+
+static int calls_print(struct re_printf *pf, void *arg)
+{
+	const struct api *api = arg;
+	const struct list *calls = b2bua_calls(api->b2bua);
+	struct le *le;
+	int err = 0;
+
+	err |= re_hprintf(pf, "{\"calls\":[");
+	for (le = calls ? list_head(calls) : NULL; le && !err; le = le->next)
+		err |= re_hprintf(pf, "%s%H", le == list_head(calls) ? "" : ",",
+				  bcall_json, le->data);
+	err |= re_hprintf(pf, "]}");
+	return err;
+}
+
+static int call_print(struct re_printf *pf, void *arg)
+{
+	return bcall_json(pf, arg);
+}
+
+static int health_print(struct re_printf *pf, void *arg)
+{
+	const struct api *api = arg;
+	const struct api_stats *st = &api->st;
+	const struct list *calls = b2bua_calls(api->b2bua);
+
+	return re_hprintf(pf, "{\"status\":\"ok\",\"calls\":%u,"
+			  "\"event_clients\":%u,"
+			  "\"counters\":{\"requests\":%llu,\"errors\":%llu,"
+			  "\"unauthorized\":%llu,\"events\":%llu,"
+			  "\"event_frames\":%llu,\"event_clients_accepted\":%llu,"
+			  "\"event_clients_dropped\":%llu}}",
+			  calls ? list_count(calls) : 0u,
+			  api_events_count(api),
+			  (unsigned long long)st->requests,
+			  (unsigned long long)st->errors,
+			  (unsigned long long)st->unauthorized,
+			  (unsigned long long)st->events,
+			  (unsigned long long)st->frames,
+			  (unsigned long long)st->ws_accepted,
+			  (unsigned long long)st->ws_dropped);
+}
+
+/* A call id as tally makes them ("c12-3f2a1b"): short, [A-Za-z0-9._-]. */
+static bool id_valid(const struct pl *id, char *buf, size_t size)
+{
+	size_t i;
+
+	if (!id->l || id->l >= size)
+		return false;
+	for (i = 0; i < id->l; i++) {
+		char c = id->p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
+			return false;
+	}
+	(void)pl_strcpy(id, buf, size);
+	return true;
+}
+
+static uint16_t get_call(struct api *api, struct http_conn *conn,
+			 const struct pl *idpl)
+{
+	char id[sizeof(((struct bcall *)0)->id)];
+	struct bcall *call;
+
+	if (!id_valid(idpl, id, sizeof(id)) || !api->b2bua ||
+	    !(call = b2bua_call_find(api->b2bua, id)))
+		return reply_error(api, conn, 404, "Not Found", NULL,
+				   "no such call");
+	return reply_json(api, conn, 200, "OK", NULL, call_print, call);
+}
+
+static uint16_t get_events(struct api *api, struct http_conn *conn,
+			   const struct http_msg *msg)
+{
+	int err = api_events_accept(api, conn, msg);
+
+	switch (err) {
+	case 0:
+		return 101;
+	case EBADMSG:
+		return reply_error(api, conn, 400, "Bad Request", NULL,
+				   "a WebSocket upgrade (version 13) is "
+				   "required");
+	case EMFILE:
+		return reply_error(api, conn, 503, "Service Unavailable",
+				   "Retry-After: 10\r\n",
+				   "too many event clients");
+	default:
+		api_log(LOG_LVL_WARN, "api: event stream for %J: %m", http_conn_peer(conn),
+			 err);
+		return reply_error(api, conn, 500, "Internal Server Error",
+				   NULL, "cannot open the event stream");
+	}
+}
+
+enum route {
+	R_NONE = 0,
+	R_CALLS,
+	R_CALL,
+	R_HEALTH,
+	R_EVENTS,
+};
+
+/* Which resource is PATH? For R_CALL, *ID is the id part. */
+static enum route route_of(const struct pl *path, struct pl *id)
+{
+	static const char prefix[] = "/api/v1/";
+	struct pl rest = *path;
+
+	if (rest.l < sizeof(prefix) - 1 ||
+	    memcmp(rest.p, prefix, sizeof(prefix) - 1))
+		return R_NONE;
+	pl_advance(&rest, sizeof(prefix) - 1);
+	if (!pl_strcmp(&rest, "calls") || !pl_strcmp(&rest, "calls/"))
+		return R_CALLS;
+	if (!pl_strcmp(&rest, "health"))
+		return R_HEALTH;
+	if (!pl_strcmp(&rest, "events"))
+		return R_EVENTS;
+	if (rest.l > 6 && !memcmp(rest.p, "calls/", 6)) {
+		*id = rest;
+		pl_advance(id, 6);
+		return R_CALL;
+	}
+	return R_NONE;
+}
+
+static void request_h(struct http_conn *conn, const struct http_msg *msg,
+		      void *arg)
+{
+	struct api *api = arg;
+	struct pl id = PL_INIT;
+	enum route r;
+	uint16_t scode;
+	struct sa peer;
+
+	++api->st.requests;
+	/* the connection may be gone once a reply failed or an upgrade
+	 * took it over: keep the peer for the log line */
+	sa_cpy(&peer, http_conn_peer(conn));
+
+	if (!authorized(api, msg)) {
+		++api->st.unauthorized;
+		scode = reply_error(api, conn, 401, "Unauthorized",
+				    "WWW-Authenticate: Bearer realm=\"tally\""
+				    "\r\n", "missing or wrong bearer token");
+		goto out;
+	}
+	r = route_of(&msg->path, &id);
+	if (r == R_NONE) {
+		scode = reply_error(api, conn, 404, "Not Found", NULL,
+				    "no such resource");
+		goto out;
+	}
+	if (pl_strcmp(&msg->met, "GET")) {
+		scode = reply_error(api, conn, 405, "Method Not Allowed",
+				    "Allow: GET\r\n", "method not allowed");
+		goto out;
+	}
+
+	switch (r) {
+	case R_CALLS:
+		scode = reply_json(api, conn, 200, "OK", NULL, calls_print,
+				   api);
+		break;
+	case R_CALL:
+		scode = get_call(api, conn, &id);
+		break;
+	case R_HEALTH:
+		scode = reply_json(api, conn, 200, "OK", NULL, health_print,
+				   api);
+		break;
+	case R_EVENTS:
+		scode = get_events(api, conn, msg);
+		break;
+	default:
+		scode = reply_error(api, conn, 404, "Not Found", NULL,
+				    "no such resource");
+		break;
+	}
+ out:
+	api_log(LOG_LVL_DEBUG, "api: %J %r %r -> %u", &peer, &msg->met, &msg->path,
+		  scode);
+}
+
+/* ---- lifetime ---- */
+
+static void api_destructor(void *arg)
+{
+	struct api *api = arg;
+
+	if (api_cur == api)
+		api_cur = NULL;
+	api_events_close(api);
+	mem_deref(api->hs);
+	mem_deref(api->ws);
+}
+
+/*
+ * api_alloc: serve the API on LISTEN ("127.0.0.1:8080") with bearer TOKEN
+ * (required, shorter than API_TOKEN_MAX; port 0 picks a free port, see
+ * http_sock_tcp()); calls are read from B (borrowed;
+ * it must outlive the api, or be NULL for an API without calls). The new
+ * api also receives api_call_event()s that carry no ARG.
+ * Returns 0 and *AP (owned by the caller; deref to stop serving), EINVAL
+ * (bad LISTEN or TOKEN), or the errno of the listen (EADDRINUSE, ...).
+ */
+int api_alloc(struct api **ap, const char *listen, const char *token,
+	      struct b2bua *b)
+{
+	struct api *api;
+	struct sa laddr;
+	int err;
+
+	if (!ap || !listen || !token || !token[0] ||
+	    strlen(token) >= API_TOKEN_MAX)
+		return EINVAL;
+	if (sa_decode(&laddr, listen, strlen(listen)))
+		return EINVAL;
+
+	api = mem_zalloc(sizeof(*api), api_destructor);
+	if (!api)
+		return ENOMEM;
+	str_ncpy(api->token, token, sizeof(api->token));
+	api->b2bua = b;
+	list_init(&api->clients);
+
+	err = websock_alloc(&api->ws, NULL, NULL);
+	if (err)
+		goto out;
+	err = http_listen(&api->hs, &laddr, request_h, api);
+	if (err)
+		goto out;
+	api_cur = api;
+	api_log(LOG_LVL_INFO, "api: listening on %J", &laddr);
+ out:
+	if (err)
+		mem_deref(api);
+	else
+		*ap = api;
+	return err;
+}

@@ -1,0 +1,174 @@
+/*
+ * events.c: the WebSocket event stream, GET /api/v1/events.
+ *
+ * A client that passed the token check (api.c) is upgraded to a WebSocket
+ * and then only listens: every call event the B2BUA reports is sent to every
+ * client as one text frame holding one JSON object:
+ *
+ *   {"event":"call.created","time":"2025-01-02T03:04:05.678Z",
+ *    "call":{"id":"c1-3f2a1b","state":"init",...}}
+ *   {"event":"call.answered",...}
+ *   {"event":"call.ended",...,"call":{...,"cause":"caller hangup"}}
+ *
+ * Types: call.created, call.answered, call.updated, call.ended (see sipd.h).
+ * The event text is printed once and the same bytes go to every client.
+ *
+ * Back pressure: a client that does not read makes its TCP send queue grow;
+ * once libre holds API_WS_TXQ_MAX bytes for it (on top of what the kernel
+ * buffers) the send fails and the client is cut off, counted in
+ * ws_dropped. Memory per client is thus bounded and one stuck client never
+ * slows the others. Frames a client sends us are ignored; pings are
+ * answered by libre, which also pings every API_WS_KEEPALIVE_MS.
+ */
+#include <errno.h>
+#include <string.h>
+#include "log.h"
+#include "api.h"
+
+struct evclient {
+	struct le le;                 /* in api->clients */
+	struct api *api;              /* borrowed: owner */
+	struct websock_conn *wc;
+	struct sa peer;
+	uint64_t frames;
+};
+
+static void evclient_destructor(void *arg)
+{
+	struct evclient *c = arg;
+
+	list_unlink(&c->le);
+	/* an open stream gets a close frame (1001 Going Away) from libre */
+	mem_deref(c->wc);
+}
+
+static void recv_h(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
+{
+	(void)hdr;
+	(void)mb;
+	(void)arg;
+	/* listeners have nothing to say; their frames are ignored */
+}
+
+static void close_h(int err, void *arg)
+{
+	struct evclient *c = arg;
+
+	api_log(LOG_LVL_DEBUG, "api: event client %J closed after %llu "
+		"frames (%m)", &c->peer, (unsigned long long)c->frames, err);
+	mem_deref(c);
+}
+
+/*
+ * api_events_accept: see api.h. On success the WebSocket connection owns
+ * the TCP connection (libre detaches it from CONN) and the client is in
+ * api->clients until it closes or is dropped.
+ */
+int api_events_accept(struct api *api, struct http_conn *conn,
+		      const struct http_msg *msg)
+{
+	struct evclient *c;
+	int err;
+
+	if (list_count(&api->clients) >= API_WS_CLIENTS_MAX)
+		return EMFILE;
+	c = mem_zalloc(sizeof(*c), evclient_destructor);
+	if (!c)
+		return ENOMEM;
+	c->api = api;
+	sa_cpy(&c->peer, http_conn_peer(conn));
+
+	err = websock_accept(&c->wc, api->ws, conn, msg, API_WS_KEEPALIVE_MS,
+			     recv_h, close_h, c);
+	if (err) {
+		mem_deref(c);
+		return err;
+	}
+	tcp_conn_txqsz_set(websock_tcp(c->wc), API_WS_TXQ_MAX);
+	list_append(&api->clients, &c->le, c);
+	++api->st.ws_accepted;
+	api_log(LOG_LVL_DEBUG, "api: event client %J connected (%u now)",
+		&c->peer, list_count(&api->clients));
+	return 0;
+}
+
+void api_events_close(struct api *api)
+{
+	struct le *le;
+
+	while ((le = list_head(&api->clients)))
+		mem_deref(le->data);
+}
+
+unsigned api_events_count(const struct api *api)
+{
+	return api ? list_count(&api->clients) : 0;
+}
+
+struct event_text {
+	const char *type;
+	const struct bcall *call;
+	uint64_t now;
+};
+
+static int event_print(struct re_printf *pf, void *arg)
+{
+	const struct event_text *ev = arg;
+
+	return re_hprintf(pf, "{\"event\":%H,\"time\":%H,\"call\":%H}",
+			  api_jstr, ev->type, api_jtime, &ev->now,
+			  bcall_json, ev->call);
+}
+
+/*
+ * api_call_event: a bcall_event_h. ARG is the struct api, or NULL for the
+ * api most recently allocated (none: the event is dropped). CALL is only
+ * read during the call. Sends synchronously; a client whose send fails
+ * (slow: ENOSPC, or broken) is disconnected.
+ */
+void api_call_event(const char *type, const struct bcall *call, void *arg)
+{
+	struct api *api = arg ? arg : api_active();
+	struct event_text ev = {type, call, 0};
+	struct mbuf *mb;
+	struct le *le;
+	int err;
+
+	if (!api || !type || !call)
+		return;
+	++api->st.events;
+	if (!list_head(&api->clients))
+		return;
+
+	ev.now = sipd_now_ms();
+	mb = mbuf_alloc(2048);
+	if (!mb)
+		return;
+	err = mbuf_printf(mb, "%H", event_print, &ev);
+	if (err) {
+		api_log(LOG_LVL_WARN, "api: [%s] cannot print event %s: %m",
+			call->callid, type, err);
+		goto out;
+	}
+
+	for (le = list_head(&api->clients); le;) {
+		struct evclient *c = le->data;
+
+		le = le->next;
+		err = websock_send(c->wc, WEBSOCK_TEXT, "%b", mb->buf,
+				   mb->end);
+		if (err) {
+			++api->st.ws_dropped;
+			api_log(LOG_LVL_WARN, "api: event client %J dropped "
+				"(%s): %m", &c->peer,
+				err == ENOSPC ? "not reading" : "send failed",
+				err);
+			mem_deref(c);
+			continue;
+		}
+		++c->frames;
+		++api->st.frames;
+	}
+ out:
+	mem_deref(mb);
+}

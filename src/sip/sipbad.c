@@ -1,0 +1,113 @@
+/*
+ * sipbad.c: an answer for requests libre cannot decode.
+ *
+ * libre's decoder drops a datagram it cannot parse without a word, which
+ * leaves a sender of a malformed request (RFC 4475 3.1.2: extraneous
+ * separators, negative or oversized Content-Length, unterminated quotes, ...)
+ * retransmitting into silence. For each received UDP datagram this decodes a
+ * copy; if that fails and the datagram starts like a request and carries
+ * Via, From, To, Call-ID and CSeq lines, it answers 400 statelessly, copying
+ * those lines as RFC 3261 8.2.6 asks. Responses and anything less readable
+ * are dropped and counted.
+ */
+#include <string.h>
+#include <re.h>
+#include "log.h"
+
+void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
+		  const uint8_t *pkt, size_t len, uint64_t *counter);
+
+/* Copy every header line named NAME (or its compact form C) to MB. */
+static int copy_lines(struct mbuf *mb, const struct pl *msg, const char *name,
+		      char c, bool first_only)
+{
+	const char *p = msg->p, *end = msg->p + msg->l;
+	size_t nlen = strlen(name);
+	int n = 0;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t l = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		const char *colon = memchr(p, ':', l);
+
+		if (l == 0 || (l == 1 && p[0] == '\r'))
+			break;                      /* end of headers */
+		if (colon) {
+			struct pl hn = {p, (size_t)(colon - p)};
+			while (hn.l && (hn.p[hn.l - 1] == ' ' || hn.p[hn.l - 1] == '\t'))
+				--hn.l;
+			if ((hn.l == nlen && !strncasecmp(hn.p, name, nlen)) ||
+			    (hn.l == 1 && (hn.p[0] | 0x20) == c)) {
+				size_t vl = l;
+				if (vl && p[vl - 1] == '\r')
+					--vl;
+				(void)mbuf_write_mem(mb, (const uint8_t *)p, vl);
+				(void)mbuf_write_str(mb, "\r\n");
+				++n;
+				if (first_only)
+					break;
+			}
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return n;
+}
+
+void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
+		  const uint8_t *pkt, size_t len, uint64_t *counter)
+{
+	struct mbuf *copy, *mb = NULL;
+	struct sip_msg *msg = NULL;
+	struct pl text = {(const char *)pkt, len}, m1, m2, m3;
+	struct sa dst;
+	int err;
+
+	if (tp != SIP_TRANSP_UDP || len < 16)
+		return;
+	copy = mbuf_alloc(len);
+	if (!copy)
+		return;
+	(void)mbuf_write_mem(copy, pkt, len);
+	copy->pos = 0;
+	err = sip_msg_decode(&msg, copy);
+	mem_deref(copy);
+	mem_deref(msg);
+	if (!err)
+		return;                       /* libre will handle it */
+
+	++*counter;
+	/* a response, or not even a request line: nothing to answer */
+	if (!re_regex(text.p, MIN(len, 8), "SIP/") ||
+	    re_regex(text.p, MIN(len, 256), "[A-Za-z!-~]+ [^ \r\n]+ [^ \r\n]+",
+		     &m1, &m2, &m3) || m1.p != text.p) {
+		log_debug("sip: undecodable datagram from port %u dropped",
+			  sa_port(src));
+		return;
+	}
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return;
+	if (pl_strcasecmp(&m3, "SIP/2.0"))
+		(void)mbuf_write_str(mb, "SIP/2.0 505 Version Not Supported\r\n");
+	else
+		(void)mbuf_write_str(mb, "SIP/2.0 400 Bad Request "
+				     "(malformed message)\r\n");
+	if (!copy_lines(mb, &text, "Via", 'v', false) ||
+	    !copy_lines(mb, &text, "From", 'f', true) ||
+	    !copy_lines(mb, &text, "To", 't', true) ||
+	    !copy_lines(mb, &text, "Call-ID", 'i', true) ||
+	    !copy_lines(mb, &text, "CSeq", '\0', true)) {
+		mem_deref(mb);
+		return;
+	}
+	(void)mbuf_write_str(mb, "Content-Length: 0\r\n\r\n");
+	mb->pos = 0;
+	/* answer where the datagram came from: its Via may be unusable */
+	dst = *src;
+	(void)sip_send(sip, NULL, SIP_TRANSP_UDP, &dst, mb);
+	log_info("sip: malformed request from port %u answered 400",
+		 sa_port(src));
+	mem_deref(mb);
+}

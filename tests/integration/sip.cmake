@@ -1,0 +1,1 @@
+tally_pytest(sip_baresip sip_baresip.py 180)
