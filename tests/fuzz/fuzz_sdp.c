@@ -61,6 +61,7 @@ static void rewrite(const struct msdp *sdp, int variant)
 		rwm[i].rtcp_port = variant & 8 ? 0 : (uint16_t)(30001 + 2 * i);
 		rwm[i].mux = variant & 2;
 		rwm[i].dir = (enum msdp_dir)((variant + i) % 5);
+		rwm[i].add_mux = (variant & 6) == 6;
 	}
 
 	if (msdp_rewrite(mb, sdp, &rw))
