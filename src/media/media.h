@@ -60,6 +60,7 @@ struct media_conf {
 	uint32_t max_sessions;  /* 0 = unlimited */
 	uint32_t rcvbuf_kb;     /* per-socket receive buffer */
 	uint32_t relatch_ms;    /* accept a new source after this silence */
+	bool io_uring;          /* workers use an io_uring loop (uring.c) */
 };
 
 int  media_conf_load(struct media_conf *cf, int argc, char *argv[],
@@ -80,6 +81,7 @@ struct msock {
 	struct portpool *pool;  /* borrowed: set on the RTP socket of a pair */
 	int pair_idx;           /* pair held in the pool, -1 if none */
 	uint32_t ovfl;          /* last SO_RXQ_OVFL count (worker) */
+	uint32_t uslot;         /* its slot in the worker's ring (uring.c) */
 };
 
 /* ---- counters ---- */
@@ -233,9 +235,51 @@ void worker_load_add(struct worker *w, int delta);
 /* The time of the current wake-up: monotonic ns, and unix seconds. */
 uint64_t worker_now_ns(const struct worker *w);
 uint64_t worker_now_unix(const struct worker *w);
+/* Worker thread: take the time of this wake-up (after waiting). */
+void worker_tick(struct worker *w);
+/* The eventfd control writes to when messages wait. */
+int  worker_evfd(const struct worker *w);
+
+/* ---- uring.c (worker thread: the io_uring packet loop) ---- */
+struct uring;
+/* Set up W's ring on the calling (worker) thread. ENOSYS/EPERM/EINVAL... when
+ * the kernel cannot do it: the caller falls back to epoll. */
+int  uring_alloc(struct uring **up, struct worker *w);
+/* One iteration: submit, wait (<= 1 s) and handle completions. Returns true
+ * when control messages wait (all SQEs are submitted then, so a message may
+ * close sockets). */
+bool uring_poll(struct uring *u);
+/* Start/stop receiving on MS. Del cancels MS's receive; completions that
+ * still arrive for it are recognised by generation and ignored, so MS may be
+ * freed as soon as this returns. */
+int  uring_sock_add(struct uring *u, struct msock *ms);
+void uring_sock_del(struct uring *u, struct msock *ms);
 
 /* ---- relay.c (worker thread) ---- */
+/* Where one received datagram goes: sent from socket FD to TO. */
+struct relay_dst {
+	int fd;
+	const struct sa *to;    /* borrowed: valid until the next message runs */
+};
+enum { RELAY_MAXDST = 1 + MSTREAM_MAX_SINKS };
+
+/* epoll path: read MS's ready datagrams (bounded) and relay them. */
 void relay_recv(struct worker *w, struct msock *ms);
+/*
+ * The per-datagram decision shared by both packet paths: checks, latching,
+ * counters, sequence tracking, owed keyframe request, sink feedback. P/LEN
+ * is the datagram received on MS from SRC/SLEN. Fills OUT (RELAY_MAXDST
+ * entries) with where the same bytes must be sent and returns how many; the
+ * caller sends them (P must stay valid until then). Counters already count
+ * the sends as done.
+ */
+unsigned relay_packet(struct worker *w, struct msock *ms, uint8_t *p,
+		      size_t len, const struct sockaddr *src, socklen_t slen,
+		      struct relay_dst *out);
+/* MS's kernel drop counter (SO_RXQ_OVFL) read as V: count the new drops. */
+void relay_ovfl(struct msock *ms, uint32_t v);
+/* Note media on MS now (mstream.last_rx for the timeout sweep). */
+void relay_touch(struct worker *w, struct msock *ms);
 void relay_keyframe_request(struct worker *w, struct mstream *st);
 /* Loss so far from sequence numbers (RFC 3550 A.3). Worker thread. */
 uint64_t relay_lost(const struct mstream *st);

@@ -122,16 +122,16 @@ static bool enqueue(struct scratch *s, int fd, const struct sa *dst,
 }
 
 /* Same address and port? (IPv4/IPv6, no function call on the hot path) */
-static inline bool addr_eq(const struct sa *a, const struct sockaddr_storage *b)
+static inline bool addr_eq(const struct sa *a, const struct sockaddr *b)
 {
-	if (a->u.sa.sa_family != b->ss_family)
+	if (a->u.sa.sa_family != b->sa_family)
 		return false;
-	if (b->ss_family == AF_INET) {
+	if (b->sa_family == AF_INET) {
 		const struct sockaddr_in *x = &a->u.in, *y = (const void *)b;
 		return x->sin_port == y->sin_port &&
 		       x->sin_addr.s_addr == y->sin_addr.s_addr;
 	}
-	if (b->ss_family == AF_INET6) {
+	if (b->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *x = &a->u.in6, *y = (const void *)b;
 		return x->sin6_port == y->sin6_port &&
 		       !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
@@ -139,7 +139,7 @@ static inline bool addr_eq(const struct sa *a, const struct sockaddr_storage *b)
 	return false;
 }
 
-static void addr_set(struct sa *a, const struct sockaddr_storage *b,
+static void addr_set(struct sa *a, const struct sockaddr *b,
 		     socklen_t len)
 {
 	memset(a, 0, sizeof(*a));
@@ -257,7 +257,7 @@ static void sink_feedback(struct sink *sk, uint8_t *p, size_t len)
 }
 
 static bool latch(struct mstream *st, bool rtcp,
-		  const struct sockaddr_storage *src, socklen_t slen,
+		  const struct sockaddr *src, socklen_t slen,
 		  uint64_t now, uint64_t relatch_ns)
 {
 	struct sa *l = rtcp ? &st->lrtcp : &st->lrtp;
@@ -275,37 +275,37 @@ static bool latch(struct mstream *st, bool rtcp,
 	return true;
 }
 
-static void packet(struct scratch *s, struct worker *w, struct msock *ms,
-		   unsigned i, uint64_t now, uint64_t relatch_ns)
+unsigned relay_packet(struct worker *w, struct msock *ms, uint8_t *p,
+		      size_t len, const struct sockaddr *src, socklen_t slen,
+		      struct relay_dst *out)
 {
 	struct mstream *st = ms->st, *peer;
-	uint8_t *p = s->buf[i];
-	size_t len = s->m[i].msg_len;
+	uint64_t now = worker_now_ns(w);
+	uint64_t relatch_ns = (uint64_t)g_media->conf.relatch_ms * 1000000ull;
+	unsigned k, n = 0;
 	bool is_rtcp;
-	unsigned k;
 
 	if (ms->sink) {
 		sink_feedback(ms->sink, p, len);
-		return;
+		return 0;
 	}
 	if (!st)
-		return;
+		return 0;
 	if (!rtpx_valid(p, len)) {
 		if (ms->role == MSOCK_RTCP)
 			++st->st.rtcp.errors;
 		else
 			++st->st.rtp.errors;
-		return;
+		return 0;
 	}
 	is_rtcp = ms->role == MSOCK_RTCP || rtpx_is_rtcp(p, len);
 	if (!is_rtcp && len < RTPX_HDR) {
 		++st->st.rtp.errors;
-		return;
+		return 0;
 	}
 	/* RTCP muxed on the RTP port shares the RTP source */
-	if (!latch(st, ms->role == MSOCK_RTCP, &s->src[i],
-		   s->m[i].msg_hdr.msg_namelen, now, relatch_ns))
-		return;
+	if (!latch(st, ms->role == MSOCK_RTCP, src, slen, now, relatch_ns))
+		return 0;
 
 	if (is_rtcp) {
 		++st->st.rtcp.packets;
@@ -328,22 +328,46 @@ static void packet(struct scratch *s, struct worker *w, struct msock *ms,
 	if (peer && peer->rtp && !peer->disabled) {
 		const struct sa *dst = is_rtcp ? rtcp_dst(peer) : rtp_dst(peer);
 		if (dst) {
-			enqueue(s, is_rtcp ? rtcp_fd(peer) : peer->rtp->fd,
-				dst, p, len);
+			out[n].fd = is_rtcp ? rtcp_fd(peer) : peer->rtp->fd;
+			out[n++].to = dst;
 			++st->st.forwarded;
 		}
 	}
 	for (k = 0; k < st->nsinks; k++) {
 		struct sink *sk = st->sinks[k];
-		if (is_rtcp)
-			enqueue(s, sk->mux ? sk->rtp->fd : sk->rtcp->fd,
-				&sk->dst_rtcp, p, len);
-		else
-			enqueue(s, sk->rtp->fd, &sk->dst_rtp, p, len);
+		if (is_rtcp) {
+			out[n].fd = sk->mux ? sk->rtp->fd : sk->rtcp->fd;
+			out[n++].to = &sk->dst_rtcp;
+		}
+		else {
+			out[n].fd = sk->rtp->fd;
+			out[n++].to = &sk->dst_rtp;
+		}
 		++sk->sent.packets;
 		sk->sent.bytes += len;
 		++st->st.replicated;
 	}
+	return n;
+}
+
+void relay_touch(struct worker *w, struct msock *ms)
+{
+	uint64_t sec;
+
+	if (!ms->st)
+		return;
+	sec = worker_now_unix(w);
+	if (__atomic_load_n(&ms->st->last_rx, __ATOMIC_RELAXED) != sec)
+		__atomic_store_n(&ms->st->last_rx, sec, __ATOMIC_RELAXED);
+}
+
+void relay_ovfl(struct msock *ms, uint32_t v)
+{
+	if (v == ms->ovfl)
+		return;
+	if (ms->st)
+		ms->st->st.dropped += (uint32_t)(v - ms->ovfl);
+	ms->ovfl = v;
 }
 
 static void overflow_update(struct msock *ms, struct msghdr *h)
@@ -355,21 +379,15 @@ static void overflow_update(struct msock *ms, struct msghdr *h)
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
 			continue;
 		memcpy(&v, CMSG_DATA(c), sizeof(v));
-		if (v != ms->ovfl) {
-			struct mstream *st = ms->st;
-			if (st)
-				st->st.dropped += (uint32_t)(v - ms->ovfl);
-			ms->ovfl = v;
-		}
+		relay_ovfl(ms, v);
 	}
 }
 
 void relay_recv(struct worker *w, struct msock *ms)
 {
 	struct scratch *s = scratch_get();
-	uint64_t now = worker_now_ns(w);
-	uint64_t relatch_ns = (uint64_t)g_media->conf.relatch_ms * 1000000ull;
-	unsigned round, i;
+	struct relay_dst dst[RELAY_MAXDST];
+	unsigned round, i, k;
 
 	if (!s)
 		return;
@@ -392,15 +410,18 @@ void relay_recv(struct worker *w, struct msock *ms)
 		if (n <= 0)
 			break;
 		overflow_update(ms, &s->m[n - 1].msg_hdr);
-		for (i = 0; i < (unsigned)n; i++)
-			packet(s, w, ms, i, now, relatch_ns);
-		flush_all(s);
-		if (ms->st) {
-			uint64_t sec = worker_now_unix(w);
-			if (__atomic_load_n(&ms->st->last_rx, __ATOMIC_RELAXED) != sec)
-				__atomic_store_n(&ms->st->last_rx, sec,
-						 __ATOMIC_RELAXED);
+		for (i = 0; i < (unsigned)n; i++) {
+			unsigned nd = relay_packet(w, ms, s->buf[i],
+						   s->m[i].msg_len,
+						   (struct sockaddr *)&s->src[i],
+						   s->m[i].msg_hdr.msg_namelen,
+						   dst);
+			for (k = 0; k < nd; k++)
+				enqueue(s, dst[k].fd, dst[k].to, s->buf[i],
+					s->m[i].msg_len);
 		}
+		flush_all(s);
+		relay_touch(w, ms);
 		if (n < BATCH)
 			break;
 	}

@@ -9,12 +9,20 @@
  * may add, change or free anything the worker owns. The queue mutex is taken
  * once per control command, never per packet.
  *
- * Loop, one iteration:
+ * Two loops, chosen per worker when its thread starts:
+ *
+ * epoll (default), one iteration:
  *   epoll_wait (<= 64 ready sockets, 1 s timeout)
  *   for each ready socket: relay_recv() reads <= 2 batches of 32 datagrams,
  *     so one flooded socket cannot starve the others (level-triggered epoll
  *     brings it back next iteration: a socket is never given up on)
  *   run queued messages
+ *
+ * io_uring (--io-uring=yes, uring.c): one io_uring_enter per iteration
+ * submits the sends and receive re-arms and waits for completions; the
+ * eventfd is polled in the ring. If the ring cannot be set up (old kernel,
+ * io_uring disabled) the worker logs a warning and runs the epoll loop.
+ * Sockets are added to whichever the worker runs (worker_sock_add).
  */
 #include <errno.h>
 #include <string.h>
@@ -45,6 +53,7 @@ struct worker {
 	uint64_t now_ns;
 	uint64_t now_unix;
 	int load;                 /* sockets on this worker (control) */
+	struct uring *ring;       /* owned by the thread; NULL: epoll loop */
 };
 
 static void worker_destructor(void *arg)
@@ -113,35 +122,58 @@ static void run_messages(struct worker *w)
 	pthread_mutex_unlock(&w->mtx);
 }
 
+void worker_tick(struct worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	w->now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	w->now_unix = (uint64_t)time(NULL);
+}
+
+/* One epoll iteration; true when messages wait (or on the 1 s timeout). */
+static bool epoll_poll(struct worker *w)
+{
+	struct epoll_event evs[64];
+	bool msgs = false;
+	int i, n;
+
+	n = epoll_wait(w->epfd, evs, 64, 1000);
+	worker_tick(w);
+	for (i = 0; i < n; i++) {
+		if (!evs[i].data.ptr) {
+			msgs = true;
+			continue;
+		}
+		relay_recv(w, evs[i].data.ptr);
+	}
+	return msgs || n == 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct epoll_event evs[64];
-	struct timespec ts;
 	char name[16];
 
 	snprintf(name, sizeof(name), "media-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
 
+	/* the ring belongs to this thread (single issuer): made here */
+	if (g_media && g_media->conf.io_uring) {
+		int err = uring_alloc(&w->ring, w);
+		if (err)
+			log_warn("worker: w%u: io_uring not available (%s): "
+				 "using epoll", w->id, strerror(err));
+	}
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
-		bool msgs = false;
-		int i, n;
+		bool msgs = w->ring ? uring_poll(w->ring) : epoll_poll(w);
 
-		n = epoll_wait(w->epfd, evs, 64, 1000);
-		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-		w->now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-		w->now_unix = (uint64_t)time(NULL);
-		for (i = 0; i < n; i++) {
-			if (!evs[i].data.ptr) {
-				msgs = true;
-				continue;
-			}
-			relay_recv(w, evs[i].data.ptr);
-		}
-		if (msgs || n == 0)
+		if (msgs)
 			run_messages(w);
 	}
 	run_messages(w);
+	/* drains what is still in flight before the buffers go */
+	w->ring = mem_deref(w->ring);
 	return NULL;
 }
 
@@ -201,8 +233,14 @@ int worker_sock_add(struct worker *w, struct msock *ms)
 
 	if (ms->registered)
 		return 0;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, ms->fd, &ev) < 0)
+	if (w->ring) {
+		int err = uring_sock_add(w->ring, ms);
+		if (err)
+			return err;
+	}
+	else if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, ms->fd, &ev) < 0) {
 		return errno;
+	}
 	ms->w = w;
 	ms->registered = true;
 	return 0;
@@ -212,7 +250,10 @@ void worker_sock_del(struct worker *w, struct msock *ms)
 {
 	if (!ms->registered)
 		return;
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, ms->fd, NULL);
+	if (w->ring)
+		uring_sock_del(w->ring, ms);
+	else
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, ms->fd, NULL);
 	ms->registered = false;
 	ms->w = NULL;
 }
@@ -240,4 +281,9 @@ uint64_t worker_now_ns(const struct worker *w)
 uint64_t worker_now_unix(const struct worker *w)
 {
 	return w->now_unix;
+}
+
+int worker_evfd(const struct worker *w)
+{
+	return w->evfd;
 }

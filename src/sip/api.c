@@ -65,6 +65,23 @@ void api_log(int level, const char *fmt, ...)
 	log_write(level, "%s", line);
 }
 
+/* Network input in a log line: printable ASCII only, at most 120 bytes,
+ * so a request cannot forge or garble log lines. */
+static int logsafe(struct re_printf *pf, const struct pl *pl)
+{
+	size_t i, n = pl->l > 120 ? 120 : pl->l;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		char c = pl->p[i];
+
+		err = re_hprintf(pf, "%c", (c >= 0x20 && c < 0x7f) ? c : '?');
+	}
+	if (!err && n < pl->l)
+		err = re_hprintf(pf, "...");
+	return err;
+}
+
 /* ---- replies ---- */
 
 struct jerr {
@@ -340,8 +357,8 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 		break;
 	}
  out:
-	api_log(LOG_LVL_DEBUG, "api: %J %r %r -> %u", &peer, &msg->met, &msg->path,
-		  scode);
+	api_log(LOG_LVL_DEBUG, "api: %J %H %H -> %u", &peer, logsafe,
+		&msg->met, logsafe, &msg->path, scode);
 }
 
 /* ---- lifetime ---- */

@@ -217,6 +217,7 @@ int b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
 	b->arg = arg;
 	b->no_answer_ms = cf->no_answer_secs * 1000;
 	b->session_expires = cf->session_expires;
+	b->routes_need_auth = cf->routes_need_auth;
 	*bp = b;
 	return 0;
 }

@@ -27,6 +27,7 @@ struct b2bua {
 	void *arg;
 	uint32_t no_answer_ms;
 	uint32_t session_expires;
+	bool routes_need_auth;
 	uint64_t seq;                 /* call id counter */
 	/* counters */
 	uint64_t n_calls, n_answered, n_failed, n_481, n_media_err;

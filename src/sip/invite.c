@@ -337,14 +337,20 @@ static void caller_cancel(void *arg)
 
 /* Where does the INVITE go? 0 and TARGET, or the status to answer. */
 static uint16_t route_call(struct b2bua *b, const struct sip_msg *msg,
-			   char *target, size_t size, const char **reason)
+			   bool authed, char *target, size_t size,
+			   const char **reason)
 {
 	const struct pl *user = &msg->uri.user;
 
 	if (b->reg && !registrar_lookup(b->reg, user, target, size))
 		return 0;
-	if (b->routes && !routes_match(b->routes, user, target, size))
+	if (b->routes && !routes_match(b->routes, user, target, size)) {
+		if (b->routes_need_auth && !authed) {
+			*reason = "Forbidden (routes need authentication)";
+			return 403;
+		}
 		return 0;
+	}
 	if (b->reg && registrar_known(b->reg, user)) {
 		*reason = "Temporarily Unavailable";
 		return 480;
@@ -361,6 +367,7 @@ int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 	struct mediasrv *ms;
 	struct pl sdp;
 	uint16_t scode;
+	bool authed;
 	int err;
 
 	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
@@ -377,7 +384,15 @@ int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 				 "Content-Length: 0\r\n\r\n");
 		return EPROTO;
 	}
-	scode = route_call(b, msg, target, sizeof(target), &reason);
+	/* a caller claiming to be one of our accounts must prove it (407) */
+	authed = false;
+	if (b->reg && registrar_known(b->reg, &msg->from.uri.user)) {
+		err = registrar_authorize(b->reg, msg, &msg->from.uri.user);
+		if (err)
+			return err;     /* challenged or refused */
+		authed = true;
+	}
+	scode = route_call(b, msg, authed, target, sizeof(target), &reason);
 	if (scode) {
 		(void)sip_reply(b->sip, msg, scode, reason);
 		return ENOENT;

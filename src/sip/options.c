@@ -23,6 +23,8 @@ static const struct tconf_key sipd_keys[] = {
 	  "an account that may REGISTER: 'name password' (repeat the key)"),
 	K("route", TCONF_MULTI, routes, NULL,
 	  "static route: 'pattern sip:uri' (x any digit, N 2-9, trailing . or * the rest, ${user} in the URI; repeat the key)"),
+	K("routes-need-auth", TCONF_BOOL, routes_need_auth, "no",
+	  "only callers that authenticated as an account may use static routes (trunks); set yes on any network you do not control"),
 	K("reg-min-expires", TCONF_U32, reg_min_expires, "60",
 	  "shortest registration accepted (423 below)"),
 	K("reg-max-expires", TCONF_U32, reg_max_expires, "3600",

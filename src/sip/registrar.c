@@ -462,15 +462,20 @@ static int reply(struct registrar *r, const struct sip_msg *msg,
 			   "Content-Length: 0\r\n\r\n");
 }
 
+/* 401 for REGISTER (WWW-Authenticate), 407 for other requests
+ * (Proxy-Authenticate), RFC 3261 22.1 and 22.3. */
 static void challenge(struct registrar *r, const struct sip_msg *msg,
-		      bool stale)
+		      bool stale, bool proxy)
 {
 	++r->st.challenged;
-	(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 401, "Unauthorized",
-			  "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%H\","
+	(void)sip_treplyf(NULL, NULL, r->sip, msg, false,
+			  proxy ? 407 : 401,
+			  proxy ? "Proxy Authentication Required" : "Unauthorized",
+			  "%s: Digest realm=\"%s\", nonce=\"%H\","
 			  " qop=\"auth\", algorithm=MD5%s\r\n"
-			  "Content-Length: 0\r\n\r\n", r->realm, nonce_print,
-			  r, stale ? ", stale=true" : "");
+			  "Content-Length: 0\r\n\r\n",
+			  proxy ? "Proxy-Authenticate" : "WWW-Authenticate",
+			  r->realm, nonce_print, r, stale ? ", stale=true" : "");
 }
 
 static bool contact_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
@@ -586,32 +591,36 @@ static bool auth_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 	return true;
 }
 
-/* 0: authenticated; otherwise the reply has been sent. */
-static int req_auth(struct registrar *r, struct reg_req *q)
+/* 0: MSG carries valid credentials of ACC (Authorization, or with PROXY
+ * Proxy-Authorization); otherwise the reply has been sent. */
+static int digest_auth(struct registrar *r, const struct sip_msg *msg,
+		       const struct account *acc, bool proxy)
 {
-	const struct sip_msg *msg = q->msg;
 	struct auth_find af;
 	char src[64];
 	int err;
 
 	memset(&af, 0, sizeof(af));
 	af.realm = r->realm;
-	(void)sip_msg_hdr_apply(msg, true, SIP_HDR_AUTHORIZATION, auth_h, &af);
+	(void)sip_msg_hdr_apply(msg, true, proxy ? SIP_HDR_PROXY_AUTHORIZATION :
+				SIP_HDR_AUTHORIZATION, auth_h, &af);
 	if (!af.found) {
 		if (af.bad) {
 			(void)reply(r, msg, 400, "Bad Authorization header");
 			return EBADMSG;
 		}
-		challenge(r, msg, false);
+		challenge(r, msg, false, proxy);
 		return EAUTH;
 	}
-	if (pl_strcmp(&af.resp.username, q->acc->user)) {
+	if (pl_strcmp(&af.resp.username, acc->user)) {
 		log_info("registrar: [%.*s] %s: user '%.*s' may not register "
 			 "'%s'", (int)msg->callid.l, msg->callid.p,
 			 src_str(msg, src, sizeof(src)),
 			 (int)af.resp.username.l, af.resp.username.p,
-			 q->acc->user);
-		(void)reply(r, msg, 403, "Username does not match To user");
+			 acc->user);
+		(void)reply(r, msg, 403, proxy ?
+			    "Username does not match From user" :
+			    "Username does not match To user");
 		return EPERM;
 	}
 	if (pl_isset(&af.resp.qop) && (pl_strcasecmp(&af.resp.qop, "auth") ||
@@ -623,20 +632,38 @@ static int req_auth(struct registrar *r, struct reg_req *q)
 	/* The digest is checked even with a nonce we do not accept: right
 	 * credentials on an old or foreign (previous process) nonce earn
 	 * stale=true, so the client retries on its own instead of failing. */
-	err = httpauth_digest_response_auth(&af.resp, &msg->met, q->acc->ha1);
+	err = httpauth_digest_response_auth(&af.resp, &msg->met, acc->ha1);
 	if (nonce_check(r, &af.resp.nonce)) {
-		challenge(r, msg, err == 0);
+		challenge(r, msg, err == 0, proxy);
 		return EAUTH;
 	}
 	if (err) {
 		log_info("registrar: [%.*s] %s: wrong credentials for '%s'",
 			 (int)msg->callid.l, msg->callid.p,
 			 src_str(msg, src, sizeof(src)),
-			 q->acc->user);
+			 acc->user);
 		(void)reply(r, msg, 403, "Wrong credentials");
 		return EPERM;
 	}
 	return 0;
+}
+
+static int req_auth(struct registrar *r, struct reg_req *q)
+{
+	return digest_auth(r, q->msg, q->acc, false);
+}
+
+int registrar_authorize(struct registrar *r, const struct sip_msg *msg,
+			const struct pl *user)
+{
+	const struct account *acc;
+
+	if (!r || !msg || !user)
+		return EINVAL;
+	acc = account_find(r, user);
+	if (!acc)
+		return ENOENT;
+	return digest_auth(r, msg, acc, true);
 }
 
 /* RFC 3261 10.3 step 7: a binding may only be changed by a newer request of

@@ -30,6 +30,7 @@ struct sipd_conf {
 	char routes[8192];          /* MULTI: "pattern uri" lines */
 	uint32_t reg_min_expires, reg_max_expires;
 	uint32_t no_answer_secs;    /* INVITE without final answer -> 408 */
+	bool routes_need_auth;      /* static routes only for authenticated callers */
 	uint32_t session_expires;   /* RFC 4028 default interval offered, s */
 	char api_listen[64];        /* "127.0.0.1:8080" */
 	char api_token[128];        /* bearer token */
@@ -107,6 +108,12 @@ bool registrar_handle(struct registrar *r, const struct sip_msg *msg);
  * 0, ENOENT (no such user or nothing registered). */
 int  registrar_lookup(const struct registrar *r, const struct pl *user,
 		      char *uri, size_t size);
+/* A request (INVITE) claiming to come from account USER must carry that
+ * account's digest in Proxy-Authorization: 0 if it does; otherwise a 407
+ * challenge, 403 or 400 has been sent and an errno is returned (ENOENT: no
+ * such account, nothing sent). */
+int  registrar_authorize(struct registrar *r, const struct sip_msg *msg,
+			 const struct pl *user);
 /* Is USER a configured account (registered or not)? */
 bool registrar_known(const struct registrar *r, const struct pl *user);
 
