@@ -257,6 +257,7 @@ static int start(void)
 				strerror(err));
 			return err;
 		}
+		d.b2bua->arg = d.api;   /* events go to this API's clients */
 	}
 	if (d.conf.rate_limit &&
 	    (err = ratelimit_alloc(&d.rl, d.conf.rate_limit, d.conf.rate_burst)))

@@ -16,6 +16,7 @@
 
 void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
 		  const uint8_t *pkt, size_t len, uint64_t *counter);
+int  sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len);
 
 /* Copy every header line named NAME (or its compact form C) to MB. */
 static int copy_lines(struct mbuf *mb, const struct pl *msg, const char *name,
@@ -55,13 +56,48 @@ static int copy_lines(struct mbuf *mb, const struct pl *msg, const char *name,
 	return n;
 }
 
+/*
+ * The stateless answer to an undecodable request PKT: *mbp gets a new
+ * "400 Bad Request" (or "505" for another SIP version) with the request's
+ * Via, From, To, Call-ID and CSeq lines. ENOENT: nothing can be answered
+ * (a response, no request line, a required line missing). ENOMEM.
+ */
+int sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len)
+{
+	struct pl text = {(const char *)pkt, len}, m1, m2, m3;
+	struct mbuf *mb;
+
+	if (!re_regex(text.p, MIN(len, 8), "SIP/") ||
+	    re_regex(text.p, MIN(len, 256), "[A-Za-z!-~]+ [^ \r\n]+ [^ \r\n]+",
+		     &m1, &m2, &m3) || m1.p != text.p)
+		return ENOENT;
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return ENOMEM;
+	if (pl_strcasecmp(&m3, "SIP/2.0"))
+		(void)mbuf_write_str(mb, "SIP/2.0 505 Version Not Supported\r\n");
+	else
+		(void)mbuf_write_str(mb, "SIP/2.0 400 Bad Request "
+				     "(malformed message)\r\n");
+	if (!copy_lines(mb, &text, "Via", 'v', false) ||
+	    !copy_lines(mb, &text, "From", 'f', true) ||
+	    !copy_lines(mb, &text, "To", 't', true) ||
+	    !copy_lines(mb, &text, "Call-ID", 'i', true) ||
+	    !copy_lines(mb, &text, "CSeq", '\0', true)) {
+		mem_deref(mb);
+		return ENOENT;
+	}
+	(void)mbuf_write_str(mb, "Content-Length: 0\r\n\r\n");
+	mb->pos = 0;
+	*mbp = mb;
+	return 0;
+}
+
 void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
 		  const uint8_t *pkt, size_t len, uint64_t *counter)
 {
 	struct mbuf *copy, *mb = NULL;
 	struct sip_msg *msg = NULL;
-	struct pl text = {(const char *)pkt, len}, m1, m2, m3;
-	struct sa dst;
 	int err;
 
 	if (tp != SIP_TRANSP_UDP || len < 16)
@@ -78,36 +114,14 @@ void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
 		return;                       /* libre will handle it */
 
 	++*counter;
-	/* a response, or not even a request line: nothing to answer */
-	if (!re_regex(text.p, MIN(len, 8), "SIP/") ||
-	    re_regex(text.p, MIN(len, 256), "[A-Za-z!-~]+ [^ \r\n]+ [^ \r\n]+",
-		     &m1, &m2, &m3) || m1.p != text.p) {
+	if (sipbad_reply(&mb, pkt, len)) {
 		log_debug("sip: undecodable datagram from port %u dropped",
 			  sa_port(src));
 		return;
 	}
-	mb = mbuf_alloc(1024);
-	if (!mb)
-		return;
-	if (pl_strcasecmp(&m3, "SIP/2.0"))
-		(void)mbuf_write_str(mb, "SIP/2.0 505 Version Not Supported\r\n");
-	else
-		(void)mbuf_write_str(mb, "SIP/2.0 400 Bad Request "
-				     "(malformed message)\r\n");
-	if (!copy_lines(mb, &text, "Via", 'v', false) ||
-	    !copy_lines(mb, &text, "From", 'f', true) ||
-	    !copy_lines(mb, &text, "To", 't', true) ||
-	    !copy_lines(mb, &text, "Call-ID", 'i', true) ||
-	    !copy_lines(mb, &text, "CSeq", '\0', true)) {
-		mem_deref(mb);
-		return;
-	}
-	(void)mbuf_write_str(mb, "Content-Length: 0\r\n\r\n");
-	mb->pos = 0;
 	/* answer where the datagram came from: its Via may be unusable */
-	dst = *src;
-	(void)sip_send(sip, NULL, SIP_TRANSP_UDP, &dst, mb);
-	log_info("sip: malformed request from port %u answered 400",
-		 sa_port(src));
+	(void)sip_send(sip, NULL, SIP_TRANSP_UDP, src, mb);
+	log_info("sip: malformed request from port %u answered %s",
+		 sa_port(src), mb->buf[8] == '5' ? "505" : "400");
 	mem_deref(mb);
 }
