@@ -81,7 +81,10 @@ static void send_bye(struct b2bua *b, struct bleg *leg, const char *reason)
 {
 	enum sip_transp tp = leg->tp;
 
-	if (leg->gone || !leg->dlg || !sip_dialog_established(leg->dlg))
+	/* an early dialog (18x only) is ended by CANCEL or the final
+	 * response, never by BYE (RFC 3261 15) */
+	if (leg->gone || !leg->confirmed || !leg->dlg ||
+	    !sip_dialog_established(leg->dlg))
 		return;
 	(void)sip_drequestf(NULL, b->sip, true, "BYE", leg->dlg, 0, NULL,
 			    NULL, bye_resp, NULL,
@@ -160,7 +163,7 @@ void bcall_end(struct bcall_priv *cp, const char *cause)
 			cp->pub->final_status = rp.scode;
 		(void)sipmsg_reply(b, &cp->inv_st, cp->inv, &rp);
 	}
-	else if (cp->pub->state == BCALL_ANSWERED) {
+	else {
 		send_bye(b, &cp->a, cause);
 	}
 
@@ -168,8 +171,7 @@ void bcall_end(struct bcall_priv *cp, const char *cause)
 	/* letting go of a pending INVITE makes libre CANCEL it (once a
 	 * provisional response arrived) and absorb the 487 on its own */
 	cp->inv_out = mem_deref(cp->inv_out);
-	if (cp->pub->state == BCALL_ANSWERED || sip_dialog_established(cp->b_.dlg))
-		send_bye(b, &cp->b_, cause);
+	send_bye(b, &cp->b_, cause);
 
 	if (cp->media_created && cp->ms)
 		(void)mediasrv_delete(cp->ms, cp->pub->callid);

@@ -48,6 +48,7 @@ struct bleg {
 	uint32_t ok_txc;
 	uint32_t ok_cseq;             /* CSeq of the INVITE the 2xx answers */
 	bool gone;                    /* sent us BYE: no BYE back */
+	bool confirmed;               /* a 2xx passed on this leg: BYE ends it */
 };
 
 /* A request crossing the B2BUA: received on one leg, sent on the other. */

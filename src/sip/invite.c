@@ -49,12 +49,42 @@ static void pending_next(struct bcall_priv *cp)
 	mem_deref(cp);
 }
 
+/* A display name we may put between quotes in our own From: printable,
+ * no quote, no backslash, no line break; anything else is dropped. */
+static void safe_name(const struct pl *dname, char *buf, size_t size)
+{
+	size_t i, n = 0;
+	struct pl d = *dname;
+
+	buf[0] = '\0';
+	if (!pl_isset(&d) || d.l >= size)
+		return;
+	if (d.l >= 2 && d.p[0] == '"' && d.p[d.l - 1] == '"') {
+		++d.p;
+		d.l -= 2;
+	}
+	for (i = 0; i < d.l; i++) {
+		unsigned char c = (unsigned char)d.p[i];
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+			buf[0] = '\0';
+			return;
+		}
+		buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+}
+
+static bool has_crlf(const struct pl *pl)
+{
+	return pl->l && (memchr(pl->p, '\r', pl->l) || memchr(pl->p, '\n', pl->l));
+}
+
 static void fill_party(struct bparty *p, const struct sip_taddr *ta,
 		       const struct pl *user)
 {
 	pl_strcpy(&ta->auri, p->uri, sizeof(p->uri));
 	pl_strcpy(user ? user : &ta->uri.user, p->user, sizeof(p->user));
-	pl_strcpy(&ta->dname, p->name, sizeof(p->name));
+	safe_name(&ta->dname, p->name, sizeof(p->name));
 	pl_strcpy(&ta->tag, p->tag, sizeof(p->tag));
 }
 
@@ -132,6 +162,7 @@ static void answer_done(int err, const char *why, const struct pl *sdp,
 				   msg->scode >= 200 ? "OK" : "Session Progress",
 				   sdp, msg);
 		if (msg->scode >= 200 && msg->scode < 300) {
+			cp->a.confirmed = true;
 			cp->pub->state = BCALL_ANSWERED;
 			cp->pub->answered = sipd_now_ms();
 			++cp->b->n_answered;
@@ -208,6 +239,7 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 
 	if (msg->scode < 300) {
 		tmr_cancel(&cp->tmr_noanswer);
+		cp->b_.confirmed = true;
 		ack_callee(cp);
 		if (has_sdp && !media_answer(cp, msg, &sdp))
 			return;
@@ -266,7 +298,7 @@ static int send_invite(struct bcall_priv *cp, const struct pl *sdp)
 
 	pl_strcpy(&inv->from.auri, from_uri, sizeof(from_uri));
 	pl_strcpy(&inv->to.auri, to_uri, sizeof(to_uri));
-	pl_strcpy(&inv->from.dname, from_name, sizeof(from_name));
+	safe_name(&inv->from.dname, from_name, sizeof(from_name));
 
 	err = sip_dialog_alloc(&cp->b_.dlg, cp->target, to_uri,
 			       from_name[0] ? from_name : NULL, from_uri,
@@ -372,6 +404,11 @@ int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 
 	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
 		(void)sip_reply(b->sip, msg, 400, "Bad Request (missing Contact)");
+		return EBADMSG;
+	}
+	if (has_crlf(&msg->from.auri) || has_crlf(&msg->to.auri) ||
+	    !pl_isset(&msg->from.auri) || !pl_isset(&msg->to.auri)) {
+		(void)sip_reply(b->sip, msg, 400, "Bad Request (bad From or To)");
 		return EBADMSG;
 	}
 	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {

@@ -64,13 +64,13 @@ static int copy_lines(struct mbuf *mb, const struct pl *msg, const char *name,
  */
 int sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len)
 {
-	struct pl text = {(const char *)pkt, len}, m1, m2, m3;
+	struct pl text = {(const char *)pkt, len}, m1, m2, m3, sp1, sp2;
 	struct mbuf *mb;
 
 	if (!re_regex(text.p, MIN(len, 8), "SIP/") ||
-	    re_regex(text.p, MIN(len, 256), "[A-Za-z!-~]+ [^ \r\n]+ [^ \r\n]+",
-		     &m1, &m2, &m3) || m1.p != text.p)
-		return ENOENT;
+	    re_regex(text.p, MIN(len, 256), "[A-Za-z!-~]+[ ]+[^ \r\n]+[ ]+[^ \r\n]+",
+		     &m1, &sp1, &m2, &sp2, &m3) || m1.p != text.p)
+		return ENOENT;     /* (re_regex: every [...] is a capture) */
 	mb = mbuf_alloc(1024);
 	if (!mb)
 		return ENOMEM;

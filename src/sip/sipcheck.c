@@ -118,6 +118,36 @@ static bool accept_has_sdp(const struct sip_msg *msg)
 	       strstr(v, "*/*");
 }
 
+/* Quotes in a name-addr must balance (RFC 4475 3.1.2.6, quotbal). */
+static bool quotes_ok(const struct sip_msg *msg, enum sip_hdrid id)
+{
+	const struct sip_hdr *h = sip_msg_hdr(msg, id);
+	bool in = false;
+	size_t i;
+
+	if (!h)
+		return true;
+	for (i = 0; i < h->val.l; i++) {
+		char c = h->val.p[i];
+		if (in && c == '\\') {
+			++i;
+			continue;
+		}
+		if (c == '"')
+			in = !in;
+	}
+	return !in;
+}
+
+/* Over UDP the datagram is the message: a Content-Length beyond it is a
+ * lie (RFC 3261 18.3, RFC 4475 3.1.2.2 clerr). */
+static bool udp_length_ok(const struct sip_msg *msg)
+{
+	if (msg->tp != SIP_TRANSP_UDP || !pl_isset(&msg->clen))
+		return true;
+	return pl_u32(&msg->clen) <= (msg->mb ? mbuf_get_left(msg->mb) : 0);
+}
+
 uint16_t sipcheck_request(const struct sip_msg *msg, char *unsupported,
 			  size_t size, const char **reason)
 {
@@ -158,6 +188,15 @@ uint16_t sipcheck_request(const struct sip_msg *msg, char *unsupported,
 			*reason = why;
 			return 400;
 		}
+	}
+	if (!udp_length_ok(msg)) {
+		*reason = "Bad Request (Content-Length beyond the datagram)";
+		return 400;
+	}
+	if (!quotes_ok(msg, SIP_HDR_FROM) || !quotes_ok(msg, SIP_HDR_TO) ||
+	    !quotes_ok(msg, SIP_HDR_CONTACT)) {
+		*reason = "Bad Request (unterminated quoted string)";
+		return 400;
 	}
 	if (!clen_ok(msg)) {
 		*reason = "Bad Request (bad Content-Length)";

@@ -434,7 +434,11 @@ def run(tmp):
                                 "-mp", str(mp_lo), "-m", "1", "-nostdin",
                                 "-timeout", "40", "-trace_err"], tmp)
         procs.append(uas)
-        time.sleep(0.3)   # sipp binds its socket after start-up
+        # sipp binds its socket a moment after start-up (read from /proc:
+        # probing by binding could steal the port)
+        wait_until(lambda: uas_port in tt.udp_ports_in_use() or not uas.alive(), 5,
+                   "sipp UAS to bind")
+        check(uas.alive(), "sipp UAS exited at start\n" + uas.log())
         uac = Proc("sipp-uac", [sipp, "%s:%d" % (LO, sip_port), "-sn", "uac", "-s", "1234",
                                 "-i", LO, "-p", str(uac_port), "-mp", str(mp_lo + 20),
                                 "-m", "1", "-d", "4000", "-nostdin", "-timeout", "30",
@@ -510,18 +514,25 @@ def run(tmp):
               % ended["call"]["cause"], flush=True)
 
         ctl_events = []
+        fd = ctl_ev.proc.stdout.fileno()
+        pending = b""
+        done = False
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([ctl_ev.proc.stdout], [], [], deadline - time.monotonic())
+        while not done and time.monotonic() < deadline:
+            # raw reads: a buffered readline() would hide lines from select
+            r, _, _ = select.select([fd], [], [], deadline - time.monotonic())
             if not r:
                 break
-            line = ctl_ev.proc.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            ev = json.loads(line.decode())
-            ctl_events.append(ev)
-            if ev.get("event") == "call.ended" and ev["call"].get("id") == cid:
-                break
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                ev = json.loads(line.decode())
+                ctl_events.append(ev)
+                if ev.get("event") == "call.ended" and ev["call"].get("id") == cid:
+                    done = True
         check_event_order(ctl_events, cid, "tallyctl events")
         print("ok - tallyctl events: the same three events, one JSON per line", flush=True)
 

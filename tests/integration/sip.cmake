@@ -1,1 +1,16 @@
 tally_pytest(sip_baresip sip_baresip.py 180)
+# client API: HTTP/JSON + WebSocket events + tallyctl against the real
+# tally-sip, tally-media and sipp; fails (never skips) when a binary is missing
+tally_pytest(api_events api_events.py 120)
+# tally-sip call flows with sipp endpoints (tests/data/sip/*.xml): basic
+# audio+video call with media through tally-media, callee BYE, busy, CANCEL,
+# no-answer timeout, hold/resume re-INVITEs, early media, 404, OPTIONS.
+# Validate the harness against Kamailio + rtpengine:
+#   TALLY_SIP_TARGET=kamailio python3 tests/integration/sip_callflows.py
+tally_pytest(sip_callflows sip_callflows.py 240)
+set_tests_properties(sip_callflows PROPERTIES SKIP_RETURN_CODE 77)
+# RFC 4475 torture messages (tests/data/sip/rfc4475, byte-exact) over UDP and
+# TCP; tally-sip must answer as index.tsv says and survive every one.
+tally_pytest(sip_torture sip_torture.py 120)
+set_tests_properties(sip_torture PROPERTIES SKIP_RETURN_CODE 77)
+tally_pytest(sip_flood sip_flood.py 90)

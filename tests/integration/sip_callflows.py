@@ -71,6 +71,21 @@ def rtp_flows(pkts):
     return flows
 
 
+def no_bye_to_callee(c, env, cap, what, uas):
+    """The callee's dialog was never confirmed: the server must not send it
+    a BYE (CANCEL or nothing ends an early/rejected dialog)."""
+    time.sleep(1.0)            # a late BYE (or its retransmission) shows up here
+    byes = [st.sip_parse(p) for t, proto, sp, dp, p in cap.stop()
+            if proto == "udp" and dp == env.uas_port]
+    inv = first(uas.received(), lambda m: m["kind"] == "INVITE")
+    cid = inv["hdr"].get("call-id") if inv else None
+    byes = [m for m in byes if m and m["kind"] == "BYE" and m["hdr"].get("call-id") == cid]
+    if not c(not byes, "%s: the server sent %d BYE(s) to the callee on an unconfirmed dialog"
+             % (what, len(byes))):
+        m = byes[0]
+        c.diag("  first BYE: %s / Reason: %s" % (m["first"], m["hdr"].get("reason")))
+
+
 def no_calls_left(c, env):
     calls = env.wait_no_calls(3.0)
     c(not calls, "media daemon still has call(s) after the call: %s" % calls)
@@ -145,21 +160,25 @@ class Flows:
     # (3)
     def busy(self, c):
         env, srv = self.env, self.server()
+        cap = env.capture("busy", srv)
         uas = env.uas("uas_busy", "uas_busy.xml")
         uac = env.uac("uac_busy", "uac_expect_486.xml", srv)
         sipp_ok(c, uac, 30, "UAC (expects 486)")
         sipp_ok(c, uas, 10, "UAS")
+        no_bye_to_callee(c, env, cap, "after 486", uas)
         no_calls_left(c, env)
 
     # (4)
     def cancel(self, c):
         env, srv = self.env, self.server()
+        cap = env.capture("cancel", srv)
         uas = env.uas("uas_cancel", "uas_ring.xml")
         uac = env.uac("uac_cancel", "uac_cancel.xml", srv)
         sipp_ok(c, uac, 30, "UAC (CANCEL -> 487)")
         sipp_ok(c, uas, 10, "UAS (expects CANCEL)")
         c(first(uac.received(), lambda m: m["code"] == 487) is not None, "caller got no 487")
         c(first(uas.received(), lambda m: m["kind"] == "CANCEL") is not None, "callee got no CANCEL")
+        no_bye_to_callee(c, env, cap, "after CANCEL", uas)
         no_calls_left(c, env)
 
     # (5)
@@ -167,6 +186,7 @@ class Flows:
         env = self.env
         srv = self.srv2 = env.server("server_noanswer", no_answer_secs=2)
         try:
+            cap = env.capture("noanswer", srv)
             uas = env.uas("uas_noanswer", "uas_ring.xml")
             t0 = time.monotonic()
             uac = env.uac("uac_noanswer", "uac_noanswer.xml", srv)
@@ -177,6 +197,7 @@ class Flows:
             c(fin is not None, "caller got no 408/480")
             c(1.5 <= took <= 8, "no-answer timeout took %.1f s (no-answer-secs=2)" % took)
             c(first(uas.received(), lambda m: m["kind"] == "CANCEL") is not None, "callee got no CANCEL")
+            no_bye_to_callee(c, env, cap, "after the no-answer CANCEL", uas)
             no_calls_left(c, env)
         finally:
             if not srv.alive():

@@ -239,7 +239,7 @@ def read_sipp_messages(path):
     # entries: "----...---- <date>\nUDP message received [N] bytes :\n\n<msg>\n"
     parts = re.split(r"\n?-{20,}[^\n]*\n", text)
     for part in parts:
-        mm = re.match(r"\s*(UDP|TCP|TLS|SCTP) message (sent|received) [\[(]\d+[\])] bytes ?:?\s*\n\n?",
+        mm = re.match(r"\s*(UDP|TCP|TLS|SCTP) message (sent|received) [\[(]\d+(?: bytes)?[\])](?: bytes)? ?:?[^\n]*\n\n?",
                       part)
         if not mm:
             continue
@@ -442,7 +442,7 @@ class SippRun:
     """One sipp process (UAS in the background or a UAC run)."""
 
     def __init__(self, env, name, scenario, argv_extra, sip_port, mp, keys=None,
-                 remote=None, service=None, rtp_echo=False, timeout=30):
+                 remote=None, service=None, rtp_echo=False, timeout=30, calls=1):
         self.env = env
         self.name = name
         self.sip_port = sip_port
@@ -459,7 +459,7 @@ class SippRun:
         if remote:
             argv.append(remote)
         argv += ["-sf", self.scenario, "-i", LOCAL, "-p", str(sip_port), "-mi", LOCAL,
-                 "-mp", str(mp), "-m", "1", "-nostdin", "-timeout", str(timeout),
+                 "-mp", str(mp), "-m", str(calls), "-nostdin", "-timeout", str(timeout),
                  "-timeout_error", "-trace_msg", "-message_file", self.msgfile,
                  "-trace_err", "-error_file", self.errfile, "-max_recv_loops", "1000"]
         if service:
@@ -543,9 +543,9 @@ class Env:
         s = SipServer(self, name, self.uas_port, **kw)
         return s.start()
 
-    def uas(self, name, scenario, rtp_echo=False, keys=None, timeout=30):
+    def uas(self, name, scenario, rtp_echo=False, keys=None, timeout=30, calls=1):
         r = SippRun(self, name, scenario, [], self.uas_port, self.uas_mp, keys=keys,
-                    rtp_echo=rtp_echo, timeout=timeout)
+                    rtp_echo=rtp_echo, timeout=timeout, calls=calls)
         if not r.wait_bound():
             raise RuntimeError("sipp UAS %s did not start\n%s" % (name, r.proc.tail()))
         return r
