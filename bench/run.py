@@ -141,10 +141,10 @@ def used_udp_ports():
 
 def port_window(width, taken):
     """Pick, at run time, the [lo, hi] window of `width` ports in
-    10000-60999 with the fewest ports in use now, not overlapping `taken`."""
+    2000-60999 with the fewest ports in use now, not overlapping `taken`."""
     used = used_udp_ports()
     best = None
-    for lo in range(10000, 61000 - width, 1000):
+    for lo in range(2000, 61000 - width, 1000):
         hi = lo + width - 1
         if any(not (hi < a or lo > b) for a, b in taken):
             continue
@@ -716,8 +716,12 @@ def report(results, relays, names):
             n: limit.get(n, "not reached (ladder end)") for n in best}}
         # CPU cost ratios at each load all three sustain; report the worst
         # (min) and the value at the highest common load.
-        for a, b in (("tally-media", "rtpengine"), ("tally-media", "fwd"),
-                     ("fwd", "rtpengine")):
+        pairs = [("tally-media", "rtpengine"), ("tally-media", "fwd"),
+                 ("fwd", "rtpengine")]
+        for n in names:
+            if n not in ("direct", "fwd", "rtpengine", "tally-media"):
+                pairs += [(n, "rtpengine"), (n, "fwd"), (n, "tally-media")]
+        for a, b in pairs:
             ratios, lat_ok = [], True
             for row in rows:
                 va, vb = row["relays"].get(a), row["relays"].get(b)
@@ -788,6 +792,15 @@ def main():
     ap.add_argument("--tally-args", default=None,
                     help="tally-media argv template; {ng} {port_min} "
                          "{port_max} {threads} are substituted")
+    ap.add_argument("--tally2", default=None,
+                    help="a second tally-media variant measured side by side"
+                         " (default binary: --tally's); enabled by --tally2"
+                         " or --tally2-args")
+    ap.add_argument("--tally2-args", default=None,
+                    help="argv template of the second variant (same"
+                         " placeholders as --tally-args)")
+    ap.add_argument("--tally2-name", default="tally-uring",
+                    help="label of the second variant")
     ap.add_argument("--no-tally", action="store_true")
     ap.add_argument("--no-rtpengine", action="store_true")
     ap.add_argument("--rtpengine", default="/usr/bin/rtpengine")
@@ -856,20 +869,26 @@ def main():
             relays.append(NgRelay("rtpengine", rtpe_argv, a.relay_cpu,
                                   workdir))
         tally = a.tally or find_tally()
-        if not a.no_tally:
-            tmpl = a.tally_args or (
-                "{bin} --config-file=none --interface=127.0.0.1 "
-                "--listen-ng=127.0.0.1:{ng} --port-min={port_min} "
-                "--port-max={port_max} --foreground --num-threads={threads} "
-                "--timeout=0 --log-level=4")
+        default_tmpl = (
+            "{bin} --config-file=none --interface=127.0.0.1 "
+            "--listen-ng=127.0.0.1:{ng} --port-min={port_min} "
+            "--port-max={port_max} --foreground --num-threads={threads} "
+            "--timeout=0 --log-level=4")
 
+        def tally_relay(name, binary, tmpl):
             def tally_argv(ng, lo, hi):
-                return tmpl.format(bin=tally, ng=ng, port_min=lo, port_max=hi,
-                                   threads=a.threads).split()
-            tr = NgRelay("tally-media", tally_argv, a.relay_cpu, workdir)
-            relays.append(tr)
-            if not tally:
+                return tmpl.format(bin=binary, ng=ng, port_min=lo,
+                                   port_max=hi, threads=a.threads).split()
+            tr = NgRelay(name, tally_argv, a.relay_cpu, workdir)
+            if not binary:
                 tr.fail("no tally-media binary found (build*/src/media/)")
+            return tr
+        if not a.no_tally:
+            relays.append(tally_relay("tally-media", tally,
+                                      a.tally_args or default_tmpl))
+        if a.tally2 or a.tally2_args:
+            relays.append(tally_relay(a.tally2_name, a.tally2 or tally,
+                                      a.tally2_args or default_tmpl))
         for r in relays:
             log("setting up %s ..." % r.name)
             if isinstance(r, Fwd):
@@ -904,7 +923,9 @@ def main():
                           "relay_cpu": a.relay_cpu,
                           "loadgen_cpu": a.loadgen_cpu, "quick": q,
                           "loss_max_pct": LOSS_MAX, "nice": a.nice, "rt": a.rt,
-                          "tally_binary": tally},
+                          "tally_binary": tally,
+                          "tally2_binary": (a.tally2 or tally)
+                          if (a.tally2 or a.tally2_args) else None},
                "relays": {r.name: {"status": r.status, **r.info}
                           for r in relays},
                "results": results, "summary": summary,

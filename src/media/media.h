@@ -278,6 +278,8 @@ unsigned relay_packet(struct worker *w, struct msock *ms, uint8_t *p,
 		      struct relay_dst *out);
 /* MS's kernel drop counter (SO_RXQ_OVFL) read as V: count the new drops. */
 void relay_ovfl(struct msock *ms, uint32_t v);
+/* A worker thread ends: free its receive buffers (epoll path). */
+void relay_thread_end(void);
 /* Note media on MS now (mstream.last_rx for the timeout sweep). */
 void relay_touch(struct worker *w, struct msock *ms);
 void relay_keyframe_request(struct worker *w, struct mstream *st);

@@ -40,6 +40,8 @@ static const struct tconf_key media_keys[] = {
 	  "receive buffer of each media socket, KiB (absorbs bursts)"),
 	K("relatch-ms", TCONF_U32, relatch_ms, "3000",
 	  "a new source address is accepted after the learned one was silent this long"),
+	K("io-uring", TCONF_BOOL, io_uring, "no",
+	  "packet workers use io_uring (multishot receive, batched sends: fewer syscalls per packet); falls back to epoll with a warning where the kernel cannot"),
 	{NULL, TCONF_STR, 0, 0, NULL, NULL},
 };
 

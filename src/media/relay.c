@@ -11,8 +11,10 @@
  *   5. queued for the peer: from the peer's socket to the peer's learned
  *      address, else the address its SDP gave
  *   6. queued for each accepted sink (recorder copy): same bytes, no copy
- * Queues are flushed with one sendmmsg per destination socket after each
- * recvmmsg batch. Datagrams on a sink's socket are the recorder's RTCP: a
+ * Steps 1-6 are relay_packet(), shared with the io_uring loop (uring.c): it
+ * returns the destinations and the caller sends. On the epoll path
+ * (relay_recv) queues are flushed with one sendmmsg per destination socket
+ * after each recvmmsg batch. Datagrams on a sink's socket are the recorder's RTCP: a
  * PLI/FIR there is passed to the original sender, the rest is consumed.
  *
  * Buffers are per thread and reused, so the path allocates nothing.
@@ -56,10 +58,16 @@ static __thread struct scratch *tls;
 static struct scratch *scratch_get(void)
 {
 	if (!tls) {
-		/* once per thread, never freed: lives as long as the worker */
+		/* once per thread: lives as long as the worker */
 		tls = calloc(1, sizeof(*tls));
 	}
 	return tls;
+}
+
+void relay_thread_end(void)
+{
+	free(tls);
+	tls = NULL;
 }
 
 static void outq_flush(struct outq *q)

@@ -174,6 +174,7 @@ static void *worker_main(void *arg)
 	run_messages(w);
 	/* drains what is still in flight before the buffers go */
 	w->ring = mem_deref(w->ring);
+	relay_thread_end();
 	return NULL;
 }
 

@@ -272,6 +272,9 @@ class Daemon:
         if IS_RTPENGINE:
             a += ["--table=-1", "--delete-delay=0", "--log-stderr",
                   "--num-threads=2", "--endpoint-learning=immediate"]
+        else:
+            # e.g. TALLY_MEDIA_ARGS=--io-uring=yes: same tests, other variant
+            a += os.environ.get("TALLY_MEDIA_ARGS", "").split()
         return a + self.extra
 
     def start(self, wait=10.0):
