@@ -149,7 +149,12 @@ def wait_udp_bound(port, proc=None, secs=10.0):
         if proc is not None and not proc.alive():
             return False
         if not port_free(port):
-            return True
+            # the port may still be held by an earlier process: only a
+            # process that is still alive a moment later has bound it
+            if proc is None:
+                return True
+            time.sleep(0.3)
+            return proc.alive()
         time.sleep(0.05)
     return False
 
@@ -544,11 +549,19 @@ class Env:
         return s.start()
 
     def uas(self, name, scenario, rtp_echo=False, keys=None, timeout=30, calls=1):
-        r = SippRun(self, name, scenario, [], self.uas_port, self.uas_mp, keys=keys,
-                    rtp_echo=rtp_echo, timeout=timeout, calls=calls)
-        if not r.wait_bound():
-            raise RuntimeError("sipp UAS %s did not start\n%s" % (name, r.proc.tail()))
-        return r
+        # every subtest's callee binds the same SIP port (tally-sip routes
+        # there): the previous callee may still be letting go of it, so a
+        # callee that fails to bind is tried again, a bounded number of times
+        for attempt in range(4):
+            r = SippRun(self, name, scenario, [], self.uas_port, self.uas_mp, keys=keys,
+                        rtp_echo=rtp_echo, timeout=timeout, calls=calls)
+            if r.wait_bound():
+                return r
+            tail = r.proc.tail()
+            r.proc.stop()
+            log("# sipp UAS %s did not start (attempt %d), retrying" % (name, attempt + 1))
+            time.sleep(1.0)
+        raise RuntimeError("sipp UAS %s did not start\n%s" % (name, tail))
 
     def uac(self, name, scenario, server, service="1000", keys=None, timeout=30, port=None):
         return SippRun(self, name, scenario, ["-l", "1"], port or free_port(), self.uac_mp,
