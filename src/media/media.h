@@ -60,6 +60,7 @@ struct media_conf {
 	uint32_t max_sessions;  /* 0 = unlimited */
 	uint32_t rcvbuf_kb;     /* per-socket receive buffer */
 	uint32_t relatch_ms;    /* accept a new source after this silence */
+	uint32_t coalesce_us;   /* under load, let packets gather this long (epoll path) */
 	bool io_uring;          /* workers use an io_uring loop (uring.c) */
 };
 

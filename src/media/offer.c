@@ -218,6 +218,7 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 	struct mcall *call = NULL;
 	struct apply a;
 	const char *perr = NULL;
+	bool fresh = false;
 	int err;
 
 	if (benc_dict_pl(req, "call-id", &callid) || !pl_isset(&callid)) {
@@ -246,6 +247,10 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 		return EINVAL;
 	}
 
+	/* a call this offer creates goes again if the offer fails */
+	if (!is_answer && mcall_get(&call, &callid, false) == ENOENT)
+		fresh = true;
+	call = NULL;
 	err = mcall_get(&call, &callid, !is_answer);
 	if (err) {
 		*why = err == ENOENT ? "Unknown call-id" :
@@ -309,7 +314,7 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 		 callid.p,
 		 is_answer ? "answer" : "offer", a.from->tag, sdp->nmedia);
  out:
-	if (err && call && !is_answer && list_isempty(&call->parties))
+	if (err && call && fresh)
 		mcall_delete(call, "failed offer");
 	mem_deref(sdp);
 	return err;

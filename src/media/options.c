@@ -38,6 +38,8 @@ static const struct tconf_key media_keys[] = {
 	  "refuse offers for new calls beyond this many; 0 = no limit"),
 	K("rcvbuf-kb", TCONF_U32, rcvbuf_kb, "256",
 	  "receive buffer of each media socket, KiB (absorbs bursts)"),
+	K("coalesce-us", TCONF_U32, coalesce_us, "0",
+	  "under load (4+ sockets ready at once), wait this long before the next look so one wake-up serves more packets; adds at most this much latency; 0 = off, at most 999999"),
 	K("relatch-ms", TCONF_U32, relatch_ms, "3000",
 	  "a new source address is accepted after the learned one was silent this long"),
 	K("io-uring", TCONF_BOOL, io_uring, "no",
@@ -155,6 +157,11 @@ int media_conf_load(struct media_conf *cf, int argc, char *argv[],
 		return err;
 	}
 	iface_clean(cf->interface);
+	if (cf->coalesce_us > 999999) {
+		fprintf(stderr, "tally-media: coalesce-us %u is above 999999\n",
+			cf->coalesce_us);
+		return EINVAL;
+	}
 	if (cf->port_min < 1024 || cf->port_max > 65535 ||
 	    cf->port_min + 3 > cf->port_max) {
 		fprintf(stderr, "tally-media: port range %u-%u is not usable\n",

@@ -54,6 +54,7 @@ struct worker {
 	uint64_t now_unix;
 	int load;                 /* sockets on this worker (control) */
 	struct uring *ring;       /* owned by the thread; NULL: epoll loop */
+	uint64_t coalesce_ns;     /* --coalesce-us, read once at start */
 };
 
 static void worker_destructor(void *arg)
@@ -132,6 +133,8 @@ void worker_tick(struct worker *w)
 }
 
 /* One epoll iteration; true when messages wait (or on the 1 s timeout). */
+enum { COALESCE_MIN_READY = 4 };
+
 static bool epoll_poll(struct worker *w)
 {
 	struct epoll_event evs[64];
@@ -147,6 +150,14 @@ static bool epoll_poll(struct worker *w)
 		}
 		relay_recv(w, evs[i].data.ptr);
 	}
+	/* Under load a wake-up, not a packet, is what costs most: after one
+	 * that found several sockets ready, let packets gather for
+	 * --coalesce-us before looking again, so the next wake-up serves
+	 * more of them. Light load never waits. */
+	if (w->coalesce_ns && n >= COALESCE_MIN_READY) {
+		struct timespec ts = {0, (long)w->coalesce_ns};
+		(void)nanosleep(&ts, NULL);
+	}
 	return msgs || n == 0;
 }
 
@@ -157,6 +168,8 @@ static void *worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "media-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
+	if (g_media)
+		w->coalesce_ns = (uint64_t)g_media->conf.coalesce_us * 1000;
 
 	/* the ring belongs to this thread (single issuer): made here */
 	if (g_media && g_media->conf.io_uring) {

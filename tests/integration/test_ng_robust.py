@@ -13,7 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tallytest import (Call, Daemon, IS_RTPENGINE, bencode, bdecode,  # noqa: E402
                        BencodeError, collect, find_stream, parse_rtp, relay_all,
-                       port_free, relay_leg, require, rtp_packet, run, wait_until)
+                       port_free, relay_leg, require, rtp_packet, run, short, wait_until)
 
 
 def ng_raw(d, body, cookie="c%07x" % random.getrandbits(28), timeout=0.5):
@@ -119,6 +119,34 @@ def test_runts_dropped_and_counted(d):
 
 
 test_runts_dropped_and_counted.rtpengine_xfail = "relays non-RTP datagrams, errors stay 0"
+
+
+def test_out_of_ports(_d):
+    """A range too small for an offer: error 'Ran out of ports', no call
+    left behind, every port given back; a smaller call still works."""
+    with Daemon(nports=6, name="ports") as d:
+        c = Call(d.ng)
+        try:
+            r = d.ng.request({"command": "offer", "call-id": c.call_id,
+                              "from-tag": c.a.tag, "sdp": c.a.sdp(),
+                              "replace": ["origin", "session-connection"]})
+            require(r.get("result") == "error", "offer needing 8 ports of 6 answered %s" % short(r))
+            reason = r.get("error-reason", "")
+            if not IS_RTPENGINE:
+                require("port" in reason.lower(), "error-reason %r does not say ports" % reason)
+            calls = d.ng.ok({"command": "list"}).get("calls", [])
+            require(c.call_id not in calls, "failed offer left its call: %r" % calls)
+            free = wait_until(lambda: all(port_free(p) for p in range(d.port_min, d.port_max + 1)), 2.0)
+            require(free, "ports of the failed offer still bound")
+        finally:
+            c.close()
+        small = Call(d.ng, kinds=("audio",))
+        try:
+            small.setup()
+            relay_all(small, 5, kinds=["audio"])
+        finally:
+            small.delete()
+            small.close()
 
 
 def test_timeout(_d):
@@ -313,6 +341,6 @@ test_overload_recovery.rtpengine_xfail = "a stream's socket stops being read aft
 
 
 if __name__ == "__main__":
-    run([test_garbage_on_ng_port, test_runts_dropped_and_counted, test_timeout,
+    run([test_garbage_on_ng_port, test_runts_dropped_and_counted, test_out_of_ports, test_timeout,
          test_overload_recovery],
         daemon_factory=lambda: Daemon())
