@@ -57,19 +57,26 @@ void bcall_event(struct bcall_priv *cp, const char *type)
 		cp->b->eventh(type, cp->pub, cp->b->arg);
 }
 
+static bool leg_cmp(struct le *le, void *arg)
+{
+	const struct bleg *leg = le->data;
+	const struct sip_msg *msg = arg;
+
+	if (!leg->dlg || (!leg->uas && !sip_dialog_established(leg->dlg)))
+		return false;
+	return sip_dialog_cmp(leg->dlg, msg);
+}
+
 struct bleg *b2bua_leg_find(struct b2bua *b, const struct sip_msg *msg)
 {
-	struct le *le;
+	return list_ledata(hash_lookup(b->legs, hash_joaat_pl(&msg->callid),
+				       leg_cmp, (void *)msg));
+}
 
-	for (le = list_head(&b->calls); le; le = le->next) {
-		struct bcall_priv *cp = ((struct bcall *)le->data)->priv;
-		if (cp->a.dlg && sip_dialog_cmp(cp->a.dlg, msg))
-			return &cp->a;
-		if (cp->b_.dlg && sip_dialog_established(cp->b_.dlg) &&
-		    sip_dialog_cmp(cp->b_.dlg, msg))
-			return &cp->b_;
-	}
-	return NULL;
+void b2bua_leg_index(struct b2bua *b, struct bleg *leg, const char *callid)
+{
+	hash_unlink(&leg->he);
+	hash_append(b->legs, hash_joaat_str(callid), &leg->he, leg);
 }
 
 static void bye_resp(int err, const struct sip_msg *msg, void *arg)
@@ -198,6 +205,7 @@ static void b2bua_destructor(void *arg)
 		struct bcall *c = le->data;
 		bcall_end(c->priv, "shutdown");
 	}
+	mem_deref(b->legs);
 }
 
 int b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
@@ -211,6 +219,10 @@ int b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
 
 	if (!b)
 		return ENOMEM;
+	if (hash_alloc(&b->legs, 4096)) {
+		mem_deref(b);
+		return ENOMEM;
+	}
 	b->sip = sip;
 	b->pool = pool;
 	b->reg = reg;

@@ -23,6 +23,7 @@ struct b2bua {
 	struct registrar *reg;        /* borrowed (may be NULL) */
 	struct routes *routes;        /* borrowed (may be NULL) */
 	struct list calls;            /* struct bcall */
+	struct hash *legs;            /* struct bleg by its dialog's Call-ID */
 	bcall_event_h *eventh;
 	void *arg;
 	uint32_t no_answer_ms;
@@ -35,6 +36,7 @@ struct b2bua {
 
 /* One leg: a dialog with one party. */
 struct bleg {
+	struct le he;                 /* in b2bua.legs, keyed by Call-ID */
 	struct bcall_priv *cp;        /* borrowed: owner */
 	bool uas;                     /* leg a: we answered their INVITE */
 	struct sip_dialog *dlg;
@@ -94,6 +96,8 @@ void bcall_event(struct bcall_priv *cp, const char *type);
 void bcall_end(struct bcall_priv *cp, const char *cause);
 /* Which leg of which call does in-dialog MSG belong to? */
 struct bleg *b2bua_leg_find(struct b2bua *b, const struct sip_msg *msg);
+/* Index LEG by CALLID so in-dialog requests find it in O(1). */
+void b2bua_leg_index(struct b2bua *b, struct bleg *leg, const char *callid);
 
 /* invite.c: the initial INVITE */
 int  invite_handle(struct b2bua *b, const struct sip_msg *msg);

@@ -305,6 +305,7 @@ static int send_invite(struct bcall_priv *cp, const struct pl *sdp)
 			       NULL, 0);
 	if (err)
 		return err;
+	b2bua_leg_index(cp->b, &cp->b_, sip_dialog_callid(cp->b_.dlg));
 	cp->inv_cseq = sip_dialog_lseq(cp->b_.dlg);
 	tp = SIP_TRANSP_UDP;
 	if (strstr(cp->target, "transport=tcp"))
@@ -477,6 +478,7 @@ int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 		fail(cp, 400, "Bad Request", "cannot accept dialog");
 		return err;
 	}
+	b2bua_leg_index(b, &cp->a, cp->pub->callid);
 	bcall_event(cp, "call.created");
 
 	if (b->no_answer_ms)

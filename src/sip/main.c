@@ -60,9 +60,14 @@ static struct {
  * socket is learnt from the first UDP request (start() sends one to itself). */
 static bool udp_peek(struct sa *src, struct mbuf *mb, void *arg)
 {
+	const uint8_t *p = mbuf_buf(mb);
+	size_t len = mbuf_get_left(mb);
 	(void)arg;
-	sipbad_check(d.sip, SIP_TRANSP_UDP, src, mbuf_buf(mb),
-		     mbuf_get_left(mb), &d.undecodable);
+
+	/* responses are never answered: spare them the trial decode */
+	if (len >= 4 && !memcmp(p, "SIP/", 4))
+		return false;
+	sipbad_check(d.sip, SIP_TRANSP_UDP, src, p, len, &d.undecodable);
 	return false;           /* libre goes on with it either way */
 }
 
@@ -71,6 +76,9 @@ static void udp_hook(const struct sip_msg *msg)
 	if (d.uh || msg->tp != SIP_TRANSP_UDP || !msg->sock)
 		return;
 	(void)udp_register_helper(&d.uh, msg->sock, 0, NULL, udp_peek, NULL);
+	/* bursts of hundreds of calls per second overflow the default
+	 * receive buffer: the kernel would drop them before libre reads */
+	(void)udp_sockbuf_set(msg->sock, 4 << 20);
 }
 
 static void probe_recv(const struct sa *src, struct mbuf *mb, void *arg)

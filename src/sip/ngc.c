@@ -243,6 +243,8 @@ int ngc_alloc(struct ngc **ngcp, const struct sa *server)
 	err = udp_listen(&ngc->us, &local, ngc_recv, ngc);
 	if (err)
 		goto out;
+	/* replies to a burst of offers arrive together */
+	(void)udp_sockbuf_set(ngc->us, 1 << 20);
 
  out:
 	if (err)

@@ -110,6 +110,7 @@ void bleg_acked(struct bleg *leg)
 
 void bleg_reset(struct bleg *leg)
 {
+	hash_unlink(&leg->he);
 	bleg_acked(leg);
 	leg->dlg = mem_deref(leg->dlg);
 }
