@@ -27,6 +27,7 @@ PID. Python 3 stdlib only.
 
 import argparse
 import json
+import math
 import os
 import re
 import resource
@@ -44,6 +45,10 @@ HZ = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 STARTED = []           # Popen objects started by this script (stopped by pid)
 RATE_MIN_FRACTION = 0.95
+# sipp's socket buffers (its default, 64 KiB, overflows when the single
+# threaded sipp is preempted on a busy 2-core box: the load generator must
+# not be what drops); the kernel caps this at net.core.rmem_max/wmem_max
+SIPP_BUF = 4 * 1024 * 1024
 
 UAC_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -246,6 +251,20 @@ def free_port_run(n, taken):
             for s in socks:
                 s.close()
     raise RuntimeError("no %d consecutive free UDP ports" % n)
+
+
+def udp_drops():
+    """{port: drops} for every UDP socket on 127.0.0.1/any (last column of
+    /proc/net/udp: datagrams the kernel dropped, e.g. receive buffer full)."""
+    d = {}
+    try:
+        for line in open("/proc/net/udp").read().splitlines()[1:]:
+            v = line.split()
+            port = int(v[1].rsplit(":", 1)[1], 16)
+            d[port] = d.get(port, 0) + int(v[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return d
 
 
 def proc_stat(pid):
@@ -463,8 +482,8 @@ class System:
             f.write(UAS_XML)
         self.uas = spawn(["sipp", "-sf", xml, "-i", "127.0.0.1",
                           "-p", str(self.uas_port), "-mp", str(mp),
-                          "-nostdin", "-aa", "-trace_err",
-                          "-error_file", os.path.join(self.work, "uas_errors.log")],
+                          "-nostdin", "-aa", "-buff_size", str(SIPP_BUF),
+                          "-trace_err", "-error_file", os.path.join(self.work, "uas_errors.log")],
                          os.devnull, cwd=self.work)
 
     def alive(self):
@@ -627,7 +646,7 @@ def count_setup_lines(workdir):
     return n
 
 
-def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
+def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None, check_rate=True):
     """One bounded sipp UAC load against sysm. Returns a dict of figures."""
     wd = os.path.join(sysm.work, tag)
     os.makedirs(wd, exist_ok=True)
@@ -648,12 +667,16 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
             "-i", "127.0.0.1", "-p", str(port), "-mp", str(mp),
             "-r", str(rate), "-rp", "1000", "-m", str(ncalls),
             "-l", str(conc), "-d", str(call_ms), "-nostdin", "-aa",
+            "-buff_size", str(SIPP_BUF),
             "-recv_timeout", "10000", "-timeout", str(limit_s),
             "-timeout_error", "-trace_stat", "-stf",
             os.path.join(wd, "stat.csv"), "-fd", "1", "-trace_rtt",
             "-rtt_freq", "1", "-trace_err",
             "-error_file", os.path.join(wd, "errors.log"),
             "-trace_screen", "-screen_file", os.path.join(wd, "screen.log")]
+    ports = {"uac": port, "uas": sysm.uas_port, "sip": sysm.sip_port,
+             "ng": sysm.ng_port}
+    d0 = udp_drops()
     logpos = sysm.sip_log_pos()
     mlogpos = fsize(sysm.media.logpath)
     c0 = sysm.cpu()
@@ -681,6 +704,10 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
             os.kill(p.pid, signal.SIGKILL)
         time.sleep(0.1)
     t1 = time.time()
+    d1 = udp_drops()
+    drops = {k: d1.get(v, 0) - d0.get(v, 0) for k, v in ports.items()
+             if k != "uac"}
+    drops["uac"] = d1.get(port, 0)    # a new socket: its drops are ours
     c1 = sysm.cpu()
     mb1 = machine_busy_ticks()
     rows = read_stat_csv(os.path.join(wd, "stat.csv"))
@@ -690,8 +717,7 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
     created = ival(last, "TotalCallCreated")
     retrans = ival(last, "Retransmissions(C)")
     # sipp's achieved call rate: the slope of TotalCallCreated over the
-    # per-second rows written while calls were still being created (call k
-    # is created at about k/rate, the first at t=0)
+    # per-second rows written while calls were still being created
     meas = None
     if rows:
         ts = epoch(rows[0]["StartTime"])
@@ -699,7 +725,7 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
         gen = [(t, n) for t, n in gen if 1 < n < created and t - ts > 0.5]
         if gen:
             t, n = gen[-1]
-            meas = (n - 1) / (t - ts)
+            meas = n / (t - ts)
     setup, bye = read_rtt(wd)
     dt = max(t1 - t0, 1e-3)
     ms_tick = 1000.0 / HZ
@@ -714,6 +740,7 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
         "system": sysm.name, "rate": rate, "calls": ncalls, "call_ms": call_ms,
         "sipp_rc": rc, "created": created, "ok": ok, "failed": failed,
         "retransmissions": retrans,
+        "udp_drops": drops,
         "failed_detail": {k.replace("(C)", ""): ival(last, k) for k in last
                           if k.startswith("Failed") and k.endswith("(C)")
                           and ival(last, k) and k != "FailedCall(C)"},
@@ -748,6 +775,7 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
         "sipp_errors": [l for l in tail(os.path.join(wd, "errors.log"), 6)
                         if l.strip() and "following events" not in l],
         "probe": probe_res,
+        "setup_values": sorted(set(int(v) for v in setup if v == int(v))),
     }
     why = []
     if crash:
@@ -758,7 +786,7 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None):
         why.append("%d of %d calls did not finish" % (ncalls - ok - failed, ncalls))
     if rc not in (0,) and not failed:
         why.append("sipp rc %s" % rc)
-    if meas is not None and meas < RATE_MIN_FRACTION * rate:
+    if check_rate and meas is not None and meas < RATE_MIN_FRACTION * rate:
         why.append("sipp reached only %.0f cps" % meas)
     if setup and len(setup) < ok:
         why.append("only %d setup times for %d calls" % (len(setup), ok))
@@ -790,7 +818,7 @@ def memory_phase(sysm, n, rate, quick):
             return True
         return None
 
-    r = run_calls(sysm, rate, n, hold_ms, "hold", probe=probe)
+    r = run_calls(sysm, rate, n, hold_ms, "hold", probe=probe, check_rate=False)
     time.sleep(2.0)
     after = sysm.mem()
     out = {"calls": n, "idle": idle, "after_release": after, "load": r}
@@ -820,24 +848,29 @@ def report(res, systems):
     P = lines.append
     P("")
     P("== rate ladder (rate x %g s of calls per step, %d ms calls; setup = "
-      "INVITE sent -> 200 received, sipp -trace_rtt, 1 ms resolution) =="
-      % (res["config"]["step_secs"], res["config"]["call_ms"]))
-    hdr = ("%-6s %-22s %7s %6s %6s %7s %5s %5s %6s %6s %7s %7s %5s %5s %5s %5s  %s"
-           % ("cps", "system", "sippcps", "ok", "fail", "retr", "p50", "p99",
+      "INVITE sent -> 200 received, from sipp -trace_rtt, whose clock ticks in "
+      "steps of %s ms here) ==" % (res["config"]["step_secs"], res["config"]["call_ms"],
+                                   fmt(res.get("rtt_granularity_ms"))))
+    hdr = ("%-6s %-22s %7s %6s %6s %6s %5s %5s %5s %6s %6s %7s %7s %5s %5s %5s %5s  %s"
+           % ("cps", "system", "sippcps", "ok", "fail", "retr", "drops", "p50", "p99",
               "max", "mean", "sipms", "medms", "sip%", "med%", "sipp%", "oth%", "verdict"))
     P(hdr)
     for st in res["ladder"]:
         for r in st["runs"]:
             lab = [s.label for s in systems if s.name == r["system"]][0]
-            P("%-6d %-22s %7s %6d %6d %7d %5s %5s %6s %6s %7.3f %7.3f %5.0f %5.0f %5.0f %5.0f  %s"
+            P("%-6d %-22s %7s %6d %6d %6d %5d %5s %5s %6s %6s %7.3f %7.3f %5.0f %5.0f %5.0f %5.0f  %s"
               % (r["rate"], lab, fmt(r["sipp_rate"]), r["ok"], r["failed"],
-                 r["retransmissions"], fmt(r["setup_ms"]["p50"]),
+                 r["retransmissions"], sum(r["udp_drops"].values()),
+                 fmt(r["setup_ms"]["p50"]),
                  fmt(r["setup_ms"]["p99"]), fmt(r["setup_ms"]["max"]),
                  fmt(r["setup_ms"]["mean"], 1),
                  r["cpu_ms_per_call"]["sip"], r["cpu_ms_per_call"]["media"],
                  r["cpu_pct"]["sip"], r["cpu_pct"]["media"],
                  r["cpu_pct"]["uac"] + r["cpu_pct"]["uas"], r["cpu_pct"]["other"],
                  "ok" if r["pass"] else "NO: " + r["why"]))
+    P("(retr: retransmissions sipp sent; drops: datagrams the kernel dropped on the "
+      "sockets of the SIP server, sipp UAC, sipp UAS (/proc/net/udp); mean in ms; "
+      "p50/p99/max setup in ms)")
     P("(sipms/medms: CPU ms per completed call of the SIP server / media server "
       "(utime+stime, /proc/PID/stat, all threads/processes); sip%%/med%%/sipp%%: "
       "CPU of the step's wall time, 100 = one core; oth%%: CPU used by "
@@ -861,6 +894,16 @@ def report(res, systems):
               if h["sip_nproc"] > 1 else ""),
              i["media_rss_kb"], h["media_rss_kb"], m["media_kib_per_call"],
              m["media_fds_per_call"], a["sip_rss_kb"], a["media_rss_kb"]))
+    for s in systems:
+        e = res.get("end", {}).get(s.name)
+        m = res["memory"].get(s.name, {})
+        if e and e["mem"] and m.get("after_release"):
+            P("%-22s end of run (%d calls in total): SIP server RSS %d KiB, media server "
+              "RSS %d KiB (after the memory phase: %d / %d KiB)"
+              % (s.label, e["total_calls"], e["mem"]["sip_rss_kb"], e["mem"]["media_rss_kb"],
+                 m["after_release"]["sip_rss_kb"], m["after_release"]["media_rss_kb"]))
+        elif e and not e["alive"]:
+            P("%-22s DEAD at the end: %s" % (s.label, e["why_dead"]))
     P("")
     P("== summary ==")
     sm = res["summary"]
@@ -1033,7 +1076,7 @@ def main():
                                      "sip_pids": s.sip_pids(), "media_pid": s.media.pid}
         # warm-up + memory per established call, one system after the other
         for s in systems:
-            w = run_calls(s, 20, 20, 500, "warmup")
+            w = run_calls(s, 20, 20, 500, "warmup", check_rate=False)
             res["warmup"][s.name] = w
             if not w["pass"]:
                 s.failed = "warm-up failed: " + w["why"]
@@ -1062,12 +1105,13 @@ def main():
                 step["runs"].append(r)
                 log("  ok %d failed %d sipp %s cps, setup p50/p99/max %s/%s/%s ms, "
                     "CPU ms/call sip %.3f media %.3f (sip %.0f%% media %.0f%% sipp %.0f%% "
-                    "other %.0f%%) %s"
+                    "other %.0f%%) drops sip/uac/uas %d/%d/%d %s"
                     % (r["ok"], r["failed"], fmt(r["sipp_rate"]), fmt(r["setup_ms"]["p50"]),
                        fmt(r["setup_ms"]["p99"]), fmt(r["setup_ms"]["max"]),
                        r["cpu_ms_per_call"]["sip"], r["cpu_ms_per_call"]["media"],
                        r["cpu_pct"]["sip"], r["cpu_pct"]["media"],
                        r["cpu_pct"]["uac"] + r["cpu_pct"]["uas"], r["cpu_pct"]["other"],
+                       r["udp_drops"]["sip"], r["udp_drops"]["uac"], r["udp_drops"]["uas"],
                        "" if r["pass"] else "FAIL: " + r["why"]))
                 if not r["pass"]:
                     for l in r["sip_log_warnings"][-4:]:
@@ -1087,11 +1131,22 @@ def main():
             e = {"alive": s.alive() is None, "why_dead": s.alive(),
                  "mem": s.mem() if s.alive() is None else None,
                  "sip_log_lines": len(tail(s.sip.logpath, 10**9)),
-                 "sip_log_tail": tail(s.sip.logpath, 10)}
+                 "sip_log_tail": tail(s.sip.logpath, 10),
+                 "total_calls": sum(r["created"] for st in res["ladder"]
+                                    for r in st["runs"] if r["system"] == s.name)
+                 + sum(x["load"]["created"] for k, x in res["memory"].items()
+                       if k == s.name)
+                 + sum(x["created"] for k, x in res["warmup"].items() if k == s.name)}
             res["end"][s.name] = e
     finally:
         stop_all()
     res["duration_s"] = round(time.time() - t_start, 1)
+    vals = [int(v) for st in res["ladder"] for r in st["runs"]
+            for v in r.get("setup_values", [])]
+    g = 0
+    for v in vals:
+        g = math.gcd(g, v)
+    res["rtt_granularity_ms"] = g or None
     summarize(res, systems)
     txt = report(res, systems)
     print(txt)

@@ -218,7 +218,10 @@ static int start(void)
 		log_err("sip: sip-listen '%s' is not ADDR:PORT", d.conf.sip_listen);
 		return EINVAL;
 	}
-	err = sip_alloc(&d.sip, NULL, 32, 32, 32, "tally-sip/" TALLY_VERSION,
+	/* transaction tables: finished transactions linger up to 32 s, so at
+	 * hundreds of calls per second a small table turns every lookup into
+	 * a long walk (client, server, TCP connection buckets) */
+	err = sip_alloc(&d.sip, NULL, 4096, 4096, 256, "tally-sip/" TALLY_VERSION,
 			NULL, NULL);
 	if (err)
 		return err;
