@@ -140,8 +140,6 @@ int bcall_alloc(struct bcall_priv **cpp, struct b2bua *b)
 	cp->b_.cp = cp;
 	tmr_init(&cp->tmr_noanswer);
 	tmr_init(&cp->tmr_session);
-	tmr_init(&cp->a.ok_tmr);
-	tmr_init(&cp->b_.ok_tmr);
 	cp->pub->priv = cp;
 	cp->pub->created = sipd_now_ms();
 	snprintf(cp->pub->id, sizeof(cp->pub->id), "c%llu-%llx",
@@ -205,6 +203,7 @@ static void b2bua_destructor(void *arg)
 		struct bcall *c = le->data;
 		bcall_end(c->priv, "shutdown");
 	}
+	tmr_cancel(&b->oktick);
 	mem_deref(b->legs);
 }
 
@@ -219,6 +218,7 @@ int b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
 
 	if (!b)
 		return ENOMEM;
+	tmr_init(&b->oktick);
 	if (hash_alloc(&b->legs, 4096)) {
 		mem_deref(b);
 		return ENOMEM;

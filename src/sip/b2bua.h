@@ -24,6 +24,10 @@ struct b2bua {
 	struct routes *routes;        /* borrowed (may be NULL) */
 	struct list calls;            /* struct bcall */
 	struct hash *legs;            /* struct bleg by its dialog's Call-ID */
+	/* our 2xx retransmissions, one ticking timer for all (libre's timer
+	 * list is sorted: a short timer per call would walk it every time) */
+	struct list okq;
+	struct tmr oktick;
 	bcall_event_h *eventh;
 	void *arg;
 	uint32_t no_answer_ms;
@@ -46,7 +50,8 @@ struct bleg {
 	struct mbuf *ok_mb;
 	struct sa ok_dst;
 	void *ok_sock;
-	struct tmr ok_tmr;
+	struct le okle;               /* in b2bua.okq while the 2xx awaits ACK */
+	uint64_t ok_next;             /* next retransmission (tmr_jiffies) */
 	uint32_t ok_txc;
 	uint32_t ok_cseq;             /* CSeq of the INVITE the 2xx answers */
 	bool gone;                    /* sent us BYE: no BYE back */

@@ -41,6 +41,7 @@ enum {
 	NGC_MAX_PENDING = 4096,
 	NGC_COOKIE_MAX = 32,
 	NGC_HASH_BUCKETS = 256,
+	NGC_TICK_MS = 100,
 };
 
 struct ngc {
@@ -54,6 +55,12 @@ struct ngc {
 	/* counters (dropped input), logged at DEBUG */
 	uint64_t n_garbage;         /* no cookie, or from a foreign address */
 	uint64_t n_stray;           /* cookie of no pending request */
+	/* Retransmission runs on one ticking timer for all requests, not a
+	 * timer per request: libre keeps timers in a sorted list, and at
+	 * hundreds of calls per second every short timer started walks past
+	 * thousands of transaction timers. */
+	struct list waitq;          /* pending requests, oldest first */
+	struct tmr tick;
 };
 
 struct ngc_req {
@@ -62,7 +69,8 @@ struct ngc_req {
 	char cookie[NGC_COOKIE_MAX];
 	size_t cookie_len;
 	struct mbuf *mb;            /* "<cookie> <body>", resent as is */
-	struct tmr tmr;
+	struct le qe;               /* in ngc.waitq */
+	uint64_t next_ms;           /* when to resend or give up (tmr_jiffies) */
 	unsigned sent;
 	bool ngc_owned;             /* no reqp: the ngc holds the reference */
 	ngc_resp_h *resph;
@@ -72,7 +80,7 @@ struct ngc_req {
 /* Take R out of its ngc: no timer, no handler, not findable. */
 static void req_detach(struct ngc_req *r)
 {
-	tmr_cancel(&r->tmr);
+	list_unlink(&r->qe);
 	if (r->ngc) {
 		hash_unlink(&r->he);
 		--r->ngc->npending;
@@ -105,24 +113,45 @@ static void req_complete(struct ngc_req *r, int err,
 		h(err, reply, arg);
 }
 
-static void req_timeout(void *arg)
-{
-	struct ngc_req *r = arg;
-	int err;
+static void tick_h(void *arg);
 
-	if (r->sent >= NGC_TRIES) {
-		log_debug("ngc: %s: request %s: no answer after %u sends",
-			  r->ngc->name, r->cookie, r->sent);
-		req_complete(r, ETIMEDOUT, NULL);
-		return;
+static void tick_arm(struct ngc *ngc, uint64_t ms)
+{
+	if (!list_isempty(&ngc->waitq))
+		tmr_start(&ngc->tick, ms, tick_h, ngc);
+}
+
+/* Every NGC_TICK_MS while requests wait: resend what is due; give up on at
+ * most one request per tick, because its handler may free the ngc. */
+static void tick_h(void *arg)
+{
+	struct ngc *ngc = arg;
+	uint64_t now = tmr_jiffies();
+	struct le *le = list_head(&ngc->waitq);
+
+	while (le) {
+		struct ngc_req *r = le->data;
+		int err;
+
+		le = le->next;
+		if (now < r->next_ms)
+			continue;
+		if (r->sent >= NGC_TRIES) {
+			log_debug("ngc: %s: request %s: no answer after %u sends",
+				  ngc->name, r->cookie, r->sent);
+			tmr_start(&ngc->tick, 0, tick_h, ngc);
+			req_complete(r, ETIMEDOUT, NULL);
+			return;
+		}
+		r->mb->pos = 0;
+		err = udp_send(ngc->us, &ngc->server, r->mb);
+		if (err)
+			log_debug("ngc: %s: resend of %s failed: %s",
+				  ngc->name, r->cookie, strerror(err));
+		++r->sent;
+		r->next_ms = now + NGC_RETRANS_MS;
 	}
-	r->mb->pos = 0;
-	err = udp_send(r->ngc->us, &r->ngc->server, r->mb);
-	if (err)
-		log_debug("ngc: %s: resend of %s failed: %s",
-			  r->ngc->name, r->cookie, strerror(err));
-	++r->sent;
-	tmr_start(&r->tmr, NGC_RETRANS_MS, req_timeout, r);
+	tick_arm(ngc, NGC_TICK_MS);
 }
 
 static bool cookie_cmp(struct le *le, void *arg)
@@ -202,6 +231,7 @@ static void ngc_destructor(void *arg)
 {
 	struct ngc *ngc = arg;
 
+	tmr_cancel(&ngc->tick);
 	hash_apply(ngc->pending, req_flush, NULL);
 	mem_deref(ngc->pending);
 	mem_deref(ngc->us);
@@ -223,6 +253,8 @@ int ngc_alloc(struct ngc **ngcp, const struct sa *server)
 	if (!ngcp || !server || !sa_isset(server, SA_ALL))
 		return EINVAL;
 	ngc = mem_zalloc(sizeof(*ngc), ngc_destructor);
+	if (ngc)
+		tmr_init(&ngc->tick);
 	if (!ngc)
 		return ENOMEM;
 	ngc->server = *server;
@@ -276,7 +308,6 @@ int ngc_request(struct ngc *ngc, struct ngc_req **reqp,
 	r = mem_zalloc(sizeof(*r), req_destructor);
 	if (!r)
 		return ENOMEM;
-	tmr_init(&r->tmr);
 	n = re_snprintf(r->cookie, sizeof(r->cookie), "%08x_%llu",
 			ngc->prefix, (unsigned long long)++ngc->seq);
 	if (n <= 0) {
@@ -312,7 +343,10 @@ int ngc_request(struct ngc *ngc, struct ngc_req **reqp,
 	hash_append(ngc->pending, hash_joaat((const uint8_t *)r->cookie,
 					     r->cookie_len), &r->he, r);
 	++ngc->npending;
-	tmr_start(&r->tmr, NGC_RETRANS_MS, req_timeout, r);
+	r->next_ms = tmr_jiffies() + NGC_RETRANS_MS;
+	list_append(&ngc->waitq, &r->qe, r);
+	if (!tmr_isrunning(&ngc->tick))
+		tick_arm(ngc, NGC_TICK_MS);
 	if (reqp)
 		*reqp = r;
 

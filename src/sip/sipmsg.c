@@ -82,28 +82,50 @@ int sipmsg_copy_hdrs(struct re_printf *pf, const struct hdr_copy *hc)
 	return 0;
 }
 
-static void ok_retransmit(void *arg)
-{
-	struct bleg *leg = arg;
+enum { OK_TICK_MS = 100, OK_TRIES = 10 };
 
-	if (!leg->ok_mb)
-		return;
-	if (++leg->ok_txc > 10) {      /* 64*T1 without ACK: RFC 3261 13.3.1.4 */
-		log_warn("b2bua: [%s] no ACK for our 2xx: ending the call",
-			 bcall_logid(leg->cp));
-		leg->ok_mb = mem_deref(leg->ok_mb);
-		bcall_end(leg->cp, "no ACK");
-		return;
+static void ok_tick(void *arg);
+
+static void ok_arm(struct b2bua *b, uint64_t ms)
+{
+	if (!list_isempty(&b->okq))
+		tmr_start(&b->oktick, ms, ok_tick, b);
+}
+
+/* RFC 3261 13.3.1.4: resend each pending 2xx at T1, 2*T1, ... up to T2
+ * until its ACK; after 64*T1 without one, the call ends. At most one call
+ * ends per tick (ending frees legs this walk could reach next). */
+static void ok_tick(void *arg)
+{
+	struct b2bua *b = arg;
+	uint64_t now = tmr_jiffies();
+	struct le *le = list_head(&b->okq);
+
+	while (le) {
+		struct bleg *leg = le->data;
+
+		le = le->next;
+		if (now < leg->ok_next)
+			continue;
+		if (++leg->ok_txc > OK_TRIES) {
+			log_warn("b2bua: [%s] no ACK for our 2xx: ending the call",
+				 bcall_logid(leg->cp));
+			bleg_acked(leg);
+			tmr_start(&b->oktick, 0, ok_tick, b);
+			bcall_end(leg->cp, "no ACK");
+			return;
+		}
+		leg->ok_mb->pos = 0;
+		(void)sip_send(g_sip, leg->ok_sock, leg->tp, &leg->ok_dst,
+			       leg->ok_mb);
+		leg->ok_next = now + MIN(500u << leg->ok_txc, 4000u);
 	}
-	leg->ok_mb->pos = 0;
-	(void)sip_send(g_sip, leg->ok_sock, leg->tp, &leg->ok_dst, leg->ok_mb);
-	tmr_start(&leg->ok_tmr, MIN(500u << leg->ok_txc, 4000u), ok_retransmit,
-		  leg);
+	ok_arm(b, OK_TICK_MS);
 }
 
 void bleg_acked(struct bleg *leg)
 {
-	tmr_cancel(&leg->ok_tmr);
+	list_unlink(&leg->okle);
 	leg->ok_mb = mem_deref(leg->ok_mb);
 	leg->ok_txc = 0;
 }
@@ -161,7 +183,11 @@ int sipmsg_reply(struct b2bua *b, struct sip_strans **stp,
 		leg->tp = req->tp;
 		leg->ok_txc = 0;
 		leg->ok_cseq = req->cseq.num;
-		tmr_start(&leg->ok_tmr, 500, ok_retransmit, leg);
+		leg->ok_next = tmr_jiffies() + 500;
+		list_unlink(&leg->okle);
+		list_append(&b->okq, &leg->okle, leg);
+		if (!tmr_isrunning(&b->oktick))
+			ok_arm(b, OK_TICK_MS);
 	}
 	else {
 		mem_deref(mb);
