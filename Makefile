@@ -4,13 +4,14 @@
 #                   then the ASan+UBSan build with the fuzzers
 #   make asan       the sanitizer build and its tests only
 #   make bench      the media benchmark (bench/README.md)
+#   make sipbench   the SIP benchmark (calls per second vs Kamailio+rtpengine)
 #   make media      run tally-media in the foreground with etc/tally-media.conf
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build check test asan bench media clean
+.PHONY: all deps build check test asan bench sipbench media clean
 
 all: build
 
@@ -34,8 +35,13 @@ asan: deps
 
 check: deps test asan
 
-bench: deps build
-	python3 bench/run.py --tally $(BUILD)/src/media/tally-media
+bench: deps
+	@cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DTALLY_TESTS=OFF >/dev/null
+	@cmake --build build-rel -j $(JOBS)
+	python3 bench/run.py --rt 10 --tally build-rel/src/media/tally-media
+
+sipbench: deps
+	python3 bench/sipbench.py
 
 media: build
 	$(BUILD)/src/media/tally-media --config-file=etc/tally-media.conf --foreground
