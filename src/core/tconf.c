@@ -253,3 +253,62 @@ void tconf_usage(FILE *f, const char *prog, const struct tconf_key *keys)
 			keys->def ? " (default " : "",
 			keys->def ? keys->def : "", keys->def ? ")" : "");
 }
+
+int tconf_load(void *cfg, const struct tconf_key *keys,
+	       const struct tconf_load *p, int argc, char *argv[],
+	       bool *exitp)
+{
+	const struct tconf_key *fk;
+	const char *file, *bad = NULL;
+	char dflt[256] = "";
+	unsigned line = 0;
+	int i, err;
+
+	*exitp = false;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			tconf_usage(stdout, p->prog, keys);
+			*exitp = true;
+			return 0;
+		}
+	}
+	err = tconf_defaults(cfg, keys);
+	if (err)
+		return err;
+
+	fk = key_find(keys, p->config_key, strlen(p->config_key));
+	if (fk && fk->type == TCONF_STR)
+		snprintf(dflt, sizeof(dflt), "%s", (char *)cfg + fk->offset);
+	file = tconf_arg_peek(argc, argv, p->config_key);
+	if (!file)
+		file = dflt;
+	if (*file && strcmp(file, "none")) {
+		err = tconf_load_file(cfg, keys, file, p->section, &line);
+		if (err == ENOENT && !tconf_arg_peek(argc, argv, p->config_key))
+			err = 0;        /* the default file is optional */
+		if (err) {
+			fprintf(stderr, "%s: config file %s%s%u: %s\n", p->prog,
+				file, line ? " line " : "", line, strerror(err));
+			return err;
+		}
+	}
+	err = tconf_args(cfg, keys, argc, argv, p->ignore, &bad);
+	if (err)
+		fprintf(stderr, "%s: %s option '%s' (see --help)\n", p->prog,
+			err == ENOENT ? "unknown" : "bad value for", bad);
+	return err;
+}
+
+void tconf_dump_asked(const void *cfg, const struct tconf_key *keys,
+		      int argc, char *argv[], bool *exitp)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dump-config")) {
+			tconf_dump(stdout, cfg, keys);
+			*exitp = true;
+			return;
+		}
+	}
+}

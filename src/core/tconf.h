@@ -49,6 +49,30 @@ const char *tconf_arg_peek(int argc, char *argv[], const char *name);
 int tconf_args(void *cfg, const struct tconf_key *keys, int argc,
 	       char *argv[], const char *const *ignore, const char **bad);
 void tconf_dump(FILE *f, const void *cfg, const struct tconf_key *keys);
+
+/* How a daemon loads its configuration (tconf_load). */
+struct tconf_load {
+	const char *prog;             /* "tally-media": messages, usage */
+	const char *section;          /* its [section] in the file */
+	const char *config_key;       /* key naming the file ("config-file") */
+	const char *const *ignore;    /* flags accepted and ignored, or NULL */
+};
+
+/*
+ * The whole sequence every daemon follows: --help/-h prints usage and sets
+ * *exitp; defaults; the config file (the key CONFIG_KEY's value, "none"
+ * reads nothing; a missing default file is fine, a missing named one is
+ * not); then ARGV (ARGC entries, argv[0] skipped), which wins. Errors are
+ * printed to stderr with the file line or the offending option.
+ * Returns 0 or the errno of the first problem. --dump-config is the
+ * caller's (tconf_dump_asked), after it has validated the result.
+ */
+int  tconf_load(void *cfg, const struct tconf_key *keys,
+		const struct tconf_load *p, int argc, char *argv[],
+		bool *exitp);
+/* If --dump-config is in ARGV: print the configuration, set *exitp. */
+void tconf_dump_asked(const void *cfg, const struct tconf_key *keys,
+		      int argc, char *argv[], bool *exitp);
 void tconf_usage(FILE *f, const char *prog, const struct tconf_key *keys);
 
 #endif

@@ -108,54 +108,22 @@ static void iface_clean(char *s)
 int media_conf_load(struct media_conf *cf, int argc, char *argv[],
 		    bool *exitp)
 {
-	const char *file, *bad = NULL;
+	static const struct tconf_load how = {
+		"tally-media", "tally-media", "config-file", ignore_flags
+	};
 	char **args;
-	unsigned line = 0;
 	int n, err;
 
-	*exitp = false;
-	if (tconf_arg_peek(argc, argv, "help") ||
-	    (argc > 1 && !strcmp(argv[1], "-h"))) {
-		tconf_usage(stdout, "tally-media", media_keys);
-		*exitp = true;
-		return 0;
-	}
-	for (n = 1; n < argc; n++) {
-		if (!strcmp(argv[n], "--help")) {
-			tconf_usage(stdout, "tally-media", media_keys);
-			*exitp = true;
-			return 0;
-		}
-	}
-	err = tconf_defaults(cf, media_keys);
-	if (err)
-		return err;
-
-	file = tconf_arg_peek(argc, argv, "config-file");
-	if (!file)
-		file = cf->config_file;
-	if (strcmp(file, "none")) {
-		err = tconf_load_file(cf, media_keys, file, "tally-media", &line);
-		if (err == ENOENT && !tconf_arg_peek(argc, argv, "config-file"))
-			err = 0;       /* the default file is optional */
-		if (err) {
-			fprintf(stderr, "tally-media: config file %s%s%u: %s\n",
-				file, line ? " line " : "", line, strerror(err));
-			return err;
-		}
-	}
-
+	/* rtpengine options tally ignores take a value: drop them first */
 	args = calloc((size_t)argc + 1, sizeof(*args));
 	if (!args)
 		return ENOMEM;
 	n = strip_ignored(argc, argv, args);
-	err = tconf_args(cf, media_keys, n, args, ignore_flags, &bad);
+	err = tconf_load(cf, media_keys, &how, n, args, exitp);
 	free(args);
-	if (err) {
-		fprintf(stderr, "tally-media: %s option '%s' (see --help)\n",
-			err == ENOENT ? "unknown" : "bad value for", bad);
+	if (err || *exitp)
 		return err;
-	}
+
 	iface_clean(cf->interface);
 	if (cf->coalesce_us > 999999) {
 		fprintf(stderr, "tally-media: coalesce-us %u is above 999999\n",
@@ -168,11 +136,7 @@ int media_conf_load(struct media_conf *cf, int argc, char *argv[],
 			cf->port_min, cf->port_max);
 		return EINVAL;
 	}
-	if (tconf_arg_peek(argc, argv, "dump-config") ||
-	    (argc > 1 && !strcmp(argv[argc - 1], "--dump-config"))) {
-		media_conf_dump(cf);
-		*exitp = true;
-	}
+	tconf_dump_asked(cf, media_keys, argc, argv, exitp);
 	return 0;
 }
 

@@ -55,50 +55,19 @@ static const char *const ignore_flags[] = {"dump-config", "help", NULL};
 
 int sipd_conf_load(struct sipd_conf *cf, int argc, char *argv[], bool *exitp)
 {
-	const char *file, *bad = NULL;
-	unsigned line = 0;
-	int i, err;
+	static const struct tconf_load how = {
+		"tally-sip", "tally-sip", "config-file", ignore_flags
+	};
+	int err;
 
-	*exitp = false;
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			tconf_usage(stdout, "tally-sip", sipd_keys);
-			*exitp = true;
-			return 0;
-		}
-	}
-	err = tconf_defaults(cf, sipd_keys);
-	if (err)
+	err = tconf_load(cf, sipd_keys, &how, argc, argv, exitp);
+	if (err || *exitp)
 		return err;
-	file = tconf_arg_peek(argc, argv, "config-file");
-	if (!file)
-		file = cf->config_file;
-	if (strcmp(file, "none")) {
-		err = tconf_load_file(cf, sipd_keys, file, "tally-sip", &line);
-		if (err == ENOENT && !tconf_arg_peek(argc, argv, "config-file"))
-			err = 0;
-		if (err) {
-			fprintf(stderr, "tally-sip: config file %s%s%u: %s\n",
-				file, line ? " line " : "", line, strerror(err));
-			return err;
-		}
-	}
-	err = tconf_args(cf, sipd_keys, argc, argv, ignore_flags, &bad);
-	if (err) {
-		fprintf(stderr, "tally-sip: %s option '%s' (see --help)\n",
-			err == ENOENT ? "unknown" : "bad value for", bad);
-		return err;
-	}
 	if (cf->api_listen[0] && !cf->api_token[0]) {
 		fprintf(stderr, "tally-sip: api-token is required when "
 			"api-listen is set\n");
 		return EINVAL;
 	}
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--dump-config")) {
-			tconf_dump(stdout, cf, sipd_keys);
-			*exitp = true;
-		}
-	}
+	tconf_dump_asked(cf, sipd_keys, argc, argv, exitp);
 	return 0;
 }

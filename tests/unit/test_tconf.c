@@ -18,12 +18,15 @@ struct tcfg {
 	char name[16];
 	uint32_t port;
 	bool fg;
+	char file[64];
 };
 
 static const struct tconf_key keys[] = {
 	TCONF_KEY(tcfg, "name", TCONF_STR, name, "dflt", "a name"),
 	TCONF_KEY(tcfg, "port", TCONF_U32, port, "5060", "a port"),
 	TCONF_KEY(tcfg, "foreground", TCONF_BOOL, fg, "no", "a flag"),
+	TCONF_KEY(tcfg, "config-file", TCONF_STR, file, "/nonexistent/default.conf",
+		  "the file"),
 	{NULL, TCONF_STR, 0, 0, NULL, NULL},
 };
 
@@ -125,6 +128,38 @@ static void test_args(void **state)
 	assert_string_equal(bad, "--what=1");
 }
 
+static void test_load_sequence(void **state)
+{
+	const char *path = write_tmp("[mine]\nport = 7000\nname = file\n");
+	const struct tconf_load how = {"prog", "mine", "config-file", NULL};
+	char arg_file[96];
+	char *argv[] = {"prog", arg_file, "--port=8000", NULL};
+	char *argv_none[] = {"prog", "--config-file=none", NULL};
+	char *argv_missing[] = {"prog", "--config-file=/nonexistent/x.conf", NULL};
+	char *argv_dump[] = {"prog", "--config-file=none", "--dump-config", NULL};
+	struct tcfg c;
+	bool ex = true;
+	(void)state;
+
+	snprintf(arg_file, sizeof(arg_file), "--config-file=%s", path);
+	assert_int_equal(tconf_load(&c, keys, &how, 3, argv, &ex), 0);
+	assert_false(ex);
+	assert_string_equal(c.name, "file");      /* from the file */
+	assert_int_equal(c.port, 8000);            /* the command line wins */
+
+	/* the default file may be missing; a named one may not */
+	assert_int_equal(tconf_load(&c, keys, &how, 1, argv, &ex), 0);
+	assert_int_equal(c.port, 5060);
+	assert_int_equal(tconf_load(&c, keys, &how, 2, argv_none, &ex), 0);
+	assert_int_equal(tconf_load(&c, keys, &how, 2, argv_missing, &ex),
+			 ENOENT);
+
+	ex = false;
+	tconf_dump_asked(&c, keys, 3, argv_dump, &ex);
+	assert_true(ex);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_file_sections),
 		cmocka_unit_test(test_args),
+		cmocka_unit_test(test_load_sequence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
