@@ -110,6 +110,7 @@ static void priv_destructor(void *arg)
 	list_flush(&cp->xfers);
 	list_flush(&cp->pending);
 	mem_deref(cp->ng);
+	mem_deref(cp->late_answer);
 	mem_deref(cp->inv_out);
 	mem_deref(cp->inv_st);
 	mem_deref((void *)cp->inv);
@@ -173,6 +174,7 @@ void bcall_end(struct bcall_priv *cp, const char *cause)
 	}
 
 	/* callee leg: CANCEL while ringing, BYE once answered */
+	invite_late_abort(cp);
 	/* letting go of a pending INVITE makes libre CANCEL it (once a
 	 * provisional response arrived) and absorb the 487 on its own */
 	cp->inv_out = mem_deref(cp->inv_out);

@@ -89,6 +89,11 @@ struct bcall_priv {
 	struct list xfers;            /* in-dialog transactions in flight */
 	struct list pending;          /* callee responses waiting for ng (struct pmsg) */
 	bool media_created;           /* ng offer succeeded: delete at the end */
+	bool late;                    /* INVITE without SDP: the callee offers */
+	bool late_ack_wait;           /* callee's 2xx taken, its ACK waits for
+					 the caller's ACK with the answer */
+	struct mbuf *late_answer;     /* the SDP our ACK carried (resent with
+					 each 2xx retransmission) */
 	bool cancelled;
 	bool ending;
 };
@@ -107,6 +112,10 @@ void b2bua_leg_index(struct b2bua *b, struct bleg *leg, const char *callid);
 /* invite.c: the initial INVITE */
 int  invite_handle(struct b2bua *b, const struct sip_msg *msg);
 void invite_cancel(struct bcall_priv *cp);
+/* Late offer: the caller's ACK carries the answer to the callee's offer. */
+void invite_late_ack(struct bcall_priv *cp, const struct sip_msg *ack);
+/* Late offer, call ending before the caller's ACK: ACK the callee bare. */
+void invite_late_abort(struct bcall_priv *cp);
 
 /* indialog.c: requests inside an established call */
 void indialog_handle(struct bleg *leg, const struct sip_msg *msg);

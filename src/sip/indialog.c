@@ -237,6 +237,8 @@ void indialog_handle(struct bleg *leg, const struct sip_msg *msg)
 	if (!pl_strcmp(&msg->met, "ACK")) {
 		if (leg->ok_mb && msg->cseq.num == leg->ok_cseq)
 			bleg_acked(leg);
+		if (leg == &cp->a && cp->late_ack_wait)
+			invite_late_ack(cp, msg);
 		return;
 	}
 	if (!sip_dialog_rseq_valid(leg->dlg, msg)) {

@@ -11,6 +11,11 @@
  *   caller CANCEL ─► 487 to the caller, CANCEL to the callee, call ends
  *   no final answer within no-answer-secs ─► 408 to the caller, CANCEL
  *
+ * Late offer (the caller's INVITE has no SDP, RFC 3261 13.2.1): the INVITE
+ * goes on without SDP; the callee's 2xx carries the offer: ng offer (callee
+ * as offerer) ─► 2xx to the caller; the caller's ACK carries the answer: ng
+ * answer ─► only then the ACK, with the rewritten answer, to the callee.
+ *
  * Responses from the callee that arrive while an ng step is still pending
  * wait in cp->pending and are handled in order afterwards, so a 200 can
  * never overtake the 183 before it.
@@ -193,13 +198,140 @@ static int media_answer(struct bcall_priv *cp, const struct sip_msg *msg,
 	return err;
 }
 
-static void ack_callee(struct bcall_priv *cp)
+static void ack_callee_sdp(struct bcall_priv *cp, const struct pl *sdp)
 {
 	enum sip_transp tp = cp->b_.tp;
 
-	(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", cp->b_.dlg,
-			    cp->inv_cseq, NULL, NULL, NULL, NULL,
-			    "%HContent-Length: 0\r\n\r\n", sipmsg_contact, &tp);
+	if (sdp)
+		(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", cp->b_.dlg,
+				    cp->inv_cseq, NULL, NULL, NULL, NULL,
+				    "%HContent-Type: application/sdp\r\n"
+				    "Content-Length: %zu\r\n\r\n%r",
+				    sipmsg_contact, &tp, sdp->l, sdp);
+	else
+		(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", cp->b_.dlg,
+				    cp->inv_cseq, NULL, NULL, NULL, NULL,
+				    "%HContent-Length: 0\r\n\r\n",
+				    sipmsg_contact, &tp);
+}
+
+static void ack_callee(struct bcall_priv *cp)
+{
+	ack_callee_sdp(cp, NULL);
+}
+
+/* ---- late offer ---- */
+
+static void late_offer_done(int err, const char *why, const struct pl *sdp,
+			    void *arg)
+{
+	struct bcall_priv *cp = arg;
+	struct pmsg *pm = list_ledata(list_head(&cp->pending));
+	const struct sip_msg *msg;
+
+	cp->ng = mem_deref(cp->ng);
+	if (!pm)
+		return;
+	msg = mem_ref((void *)pm->msg);
+	mem_deref(pm);
+	mem_ref(cp);
+	if (err) {
+		log_warn("b2bua: [%s] media offer (late) failed: %s",
+			 bcall_logid(cp), why ? why : "no reason");
+		++cp->b->n_media_err;
+		ack_callee(cp);
+		cp->pub->final_status = 488;
+		(void)reply_caller(cp, 488, "Not Acceptable Here", NULL, NULL);
+		bcall_end(cp, "callee's offer not acceptable");
+	}
+	else {
+		cp->media_created = true;
+		cp->late_ack_wait = true;
+		bparty_media(&cp->pub->callee, sdp);
+		(void)reply_caller(cp, msg->scode, "OK", sdp, msg);
+		cp->a.confirmed = true;
+		cp->pub->state = BCALL_ANSWERED;
+		cp->pub->answered = sipd_now_ms();
+		++cp->b->n_answered;
+		session_timer_update(cp, msg);
+		bcall_event(cp, "call.answered");
+		pending_next(cp);
+	}
+	mem_deref((void *)msg);
+	mem_deref(cp);
+}
+
+static void late_answer_done(int err, const char *why, const struct pl *sdp,
+			     void *arg)
+{
+	struct bcall_priv *cp = arg;
+
+	cp->ng = mem_deref(cp->ng);
+	if (err) {
+		log_warn("b2bua: [%s] media answer (late) failed: %s",
+			 bcall_logid(cp), why ? why : "no reason");
+		++cp->b->n_media_err;
+		ack_callee(cp);
+		bcall_end(cp, "caller's answer not acceptable");
+		return;
+	}
+	ack_callee_sdp(cp, sdp);
+	cp->late_answer = mem_deref(cp->late_answer);
+	cp->late_answer = mbuf_alloc(sdp->l);
+	if (cp->late_answer)
+		(void)mbuf_write_pl(cp->late_answer, sdp);
+	bcall_event(cp, "call.updated");
+}
+
+void invite_late_abort(struct bcall_priv *cp)
+{
+	/* the callee's 2xx must be ACKed even when the call ends first */
+	if (!cp->late_ack_wait)
+		return;
+	cp->late_ack_wait = false;
+	ack_callee(cp);
+}
+
+void invite_late_ack(struct bcall_priv *cp, const struct sip_msg *ack)
+{
+	struct media_sdp_params p = {cp->pub->callid, cp->b_.tag, cp->a.tag,
+				     NULL};
+	struct pl sdp;
+
+	if (!cp->late_ack_wait)
+		return;
+	cp->late_ack_wait = false;
+	if (!sipmsg_sdp(ack, &sdp)) {
+		ack_callee(cp);
+		bcall_end(cp, "caller's ACK without the answer");
+		return;
+	}
+	bparty_media(&cp->pub->caller, &sdp);
+	p.sdp = &sdp;
+	if (mediasrv_answer(cp->ms, &cp->ng, &p, late_answer_done, cp)) {
+		cp->ng = NULL;
+		ack_callee(cp);
+		bcall_end(cp, "media server unavailable");
+	}
+}
+
+static int media_offer_late(struct bcall_priv *cp, const struct sip_msg *msg,
+			    const struct pl *sdp)
+{
+	struct media_sdp_params p = {cp->pub->callid, cp->b_.tag, cp->a.tag, sdp};
+	struct pmsg *pm = mem_zalloc(sizeof(*pm), pmsg_destructor);
+	int err;
+
+	if (!pm)
+		return ENOMEM;
+	pm->msg = mem_ref((void *)msg);
+	list_prepend(&cp->pending, &pm->le, pm);
+	err = mediasrv_offer(cp->ms, &cp->ng, &p, late_offer_done, cp);
+	if (err) {
+		cp->ng = NULL;
+		mem_deref(pm);
+	}
+	return err;
 }
 
 static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
@@ -230,16 +362,45 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 			cp->pub->state = BCALL_EARLY;
 			bcall_event(cp, "call.updated");
 		}
-		if (has_sdp && !media_answer(cp, msg, &sdp))
+		/* in a late-offer call an unreliable 18x cannot carry an offer */
+		if (has_sdp && !cp->late && !media_answer(cp, msg, &sdp))
 			return;
 		pl_strcpy(&msg->reason, reason, sizeof(reason));
 		(void)reply_caller(cp, msg->scode, reason, NULL, msg);
 		return;
 	}
 
+	if (msg->scode < 300 && cp->pub->state == BCALL_ANSWERED) {
+		/* a retransmitted 2xx: our ACK was lost, send it again
+		 * (late offer: once the caller's answer is in) */
+		if (cp->late && cp->late_ack_wait)
+			return;
+		if (cp->late && cp->late_answer) {
+			struct pl a = {(const char *)cp->late_answer->buf,
+				       cp->late_answer->end};
+			ack_callee_sdp(cp, &a);
+		}
+		else {
+			ack_callee(cp);
+		}
+		return;
+	}
+
 	if (msg->scode < 300) {
 		tmr_cancel(&cp->tmr_noanswer);
 		cp->b_.confirmed = true;
+		if (cp->late) {
+			/* the callee's ACK waits for the caller's answer */
+			if (has_sdp && !media_offer_late(cp, msg, &sdp))
+				return;
+			ack_callee(cp);
+			cp->pub->final_status = 502;
+			(void)reply_caller(cp, 502, "Bad Gateway (no offer in "
+					   "the answer to an INVITE without SDP)",
+					   NULL, NULL);
+			bcall_end(cp, "callee sent no offer");
+			return;
+		}
 		ack_callee(cp);
 		if (has_sdp && !media_answer(cp, msg, &sdp))
 			return;
@@ -495,10 +656,13 @@ int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 		}
 		return 0;
 	}
-	/* no SDP in the INVITE (late offer): not supported yet */
-	fail(cp, 488, "Not Acceptable Here (INVITE without SDP)",
-	     "late offer not supported");
-	return ENOTSUP;
+	/* no SDP in the INVITE: late offer, the callee will offer */
+	cp->late = true;
+	if (send_invite(cp, NULL)) {
+		fail(cp, 503, "Service Unavailable", "cannot reach callee");
+		return EIO;
+	}
+	return 0;
 }
 
 void invite_cancel(struct bcall_priv *cp)

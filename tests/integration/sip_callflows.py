@@ -269,6 +269,20 @@ class Flows:
         no_calls_left(c, env)
 
     # (8)
+    # (10) late offer: INVITE without SDP, the callee offers in its 200,
+    # the caller answers in its ACK; both SDPs must point at the relay
+    def late_offer(self, c):
+        env, srv = self.env, self.server()
+        uas = env.uas("uas_late", "uas_late.xml")
+        uac = env.uac("uac_late", "uac_late.xml", srv)
+        sipp_ok(c, uac, 30, "UAC (INVITE without SDP)")
+        sipp_ok(c, uas, 10, "UAS (offer in 200, answer in ACK)")
+        ok = first(uac.received(), lambda m: m["code"] == 200 and m["method"] == "INVITE")
+        check_relay_sdp(c, env, ok, "caller (offer in the 200)")
+        ack = first(uas.received(), lambda m: m["kind"] == "ACK")
+        check_relay_sdp(c, env, ack, "callee (answer in the ACK)")
+        no_calls_left(c, env)
+
     def not_found(self, c):
         env, srv = self.env, self.server()
         uac = env.uac("uac_404", "uac_expect_404.xml", srv, service="nobody")
@@ -283,7 +297,7 @@ class Flows:
 
 
 ORDER = ["basic_call", "callee_bye", "busy", "cancel", "no_answer", "hold_resume",
-         "early_media", "not_found", "options"]
+         "early_media", "late_offer", "not_found", "options"]
 
 
 def main():

@@ -82,9 +82,11 @@ def flood(port, secs):
     while time.monotonic() < end and sent < 20000:
         i += 1
         met = "INVITE" if i % 2 else "OPTIONS"
-        msg = ("%s sip:%d@127.0.0.1:%d SIP/2.0\r\n"
+        # a scanner probes extensions nobody routes (404 when answered):
+        # calls it could complete would be real calls, not a flood
+        msg = ("%s sip:scan%d@127.0.0.1:%d SIP/2.0\r\n"
                "Via: SIP/2.0/UDP 127.0.0.2:%d;branch=z9hG4bKscan%d;rport\r\n"
-               "Max-Forwards: 70\r\nTo: <sip:%d@127.0.0.1>\r\n"
+               "Max-Forwards: 70\r\nTo: <sip:scan%d@127.0.0.1>\r\n"
                "From: <sip:scanner@127.0.0.2>;tag=s%d\r\nCall-ID: scan-%d\r\n"
                "CSeq: 1 %s\r\nContact: <sip:scanner@127.0.0.2:%d>\r\n"
                "Content-Length: 0\r\n\r\n" % (met, 1000 + i % 9000, port, lport, i,
