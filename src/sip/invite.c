@@ -179,10 +179,15 @@ static void answer_done(int err, const char *why, const struct pl *sdp,
 	pending_next(cp);
 }
 
-static int media_answer(struct bcall_priv *cp, const struct sip_msg *msg,
-			const struct pl *sdp)
+/* Take the callee's response MSG through the media server: it is parked
+ * at the head of cp->pending until H runs (offer: the callee offers, late
+ * offer; else the callee answers the caller's offer). */
+static int media_step(struct bcall_priv *cp, const struct sip_msg *msg,
+		      const struct pl *sdp, bool offer, media_sdp_h *h)
 {
-	struct media_sdp_params p = {cp->pub->callid, cp->a.tag, cp->b_.tag, sdp};
+	struct media_sdp_params p = {cp->pub->callid,
+				     offer ? cp->b_.tag : cp->a.tag,
+				     offer ? cp->a.tag : cp->b_.tag, sdp};
 	struct pmsg *pm = mem_zalloc(sizeof(*pm), pmsg_destructor);
 	int err;
 
@@ -190,12 +195,19 @@ static int media_answer(struct bcall_priv *cp, const struct sip_msg *msg,
 		return ENOMEM;
 	pm->msg = mem_ref((void *)msg);
 	list_prepend(&cp->pending, &pm->le, pm);
-	err = mediasrv_answer(cp->ms, &cp->ng, &p, answer_done, cp);
+	err = offer ? mediasrv_offer(cp->ms, &cp->ng, &p, h, cp) :
+		      mediasrv_answer(cp->ms, &cp->ng, &p, h, cp);
 	if (err) {
 		cp->ng = NULL;
 		mem_deref(pm);
 	}
 	return err;
+}
+
+static int media_answer(struct bcall_priv *cp, const struct sip_msg *msg,
+			const struct pl *sdp)
+{
+	return media_step(cp, msg, sdp, false, answer_done);
 }
 
 static void ack_callee_sdp(struct bcall_priv *cp, const struct pl *sdp)
@@ -318,20 +330,7 @@ void invite_late_ack(struct bcall_priv *cp, const struct sip_msg *ack)
 static int media_offer_late(struct bcall_priv *cp, const struct sip_msg *msg,
 			    const struct pl *sdp)
 {
-	struct media_sdp_params p = {cp->pub->callid, cp->b_.tag, cp->a.tag, sdp};
-	struct pmsg *pm = mem_zalloc(sizeof(*pm), pmsg_destructor);
-	int err;
-
-	if (!pm)
-		return ENOMEM;
-	pm->msg = mem_ref((void *)msg);
-	list_prepend(&cp->pending, &pm->le, pm);
-	err = mediasrv_offer(cp->ms, &cp->ng, &p, late_offer_done, cp);
-	if (err) {
-		cp->ng = NULL;
-		mem_deref(pm);
-	}
-	return err;
+	return media_step(cp, msg, sdp, true, late_offer_done);
 }
 
 static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
