@@ -139,12 +139,13 @@ def used_udp_ports():
     return used
 
 
-def port_window(width, taken):
+def port_window(width, taken, start=2000):
     """Pick, at run time, the [lo, hi] window of `width` ports in
-    2000-60999 with the fewest ports in use now, not overlapping `taken`."""
+    start-60999 (1000-aligned) with the fewest ports in use now, not
+    overlapping `taken` (which gets the window appended)."""
     used = used_udp_ports()
     best = None
-    for lo in range(2000, 61000 - width, 1000):
+    for lo in range(start, 61000 - width, 1000):
         hi = lo + width - 1
         if any(not (hi < a or lo > b) for a, b in taken):
             continue

@@ -188,45 +188,14 @@ UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 # ------------------------------------------------------------ helpers --
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def used_udp_ports():
-    used = set()
-    for f in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            for line in open(f).read().splitlines()[1:]:
-                used.add(int(line.split()[1].rsplit(":", 1)[1], 16))
-        except OSError:
-            pass
-    return used
+# log, free_udp_port, used_udp_ports and port_window are the media bench's
+# (bench/run.py); the SIP bench keeps its ports above 10000.
+from run import log, free_udp_port, used_udp_ports  # noqa: E402
+from run import port_window as _port_window  # noqa: E402
 
 
 def port_window(width, taken):
-    """The [lo, hi] window of `width` ports in 10000-60999 (1000-aligned)
-    with the fewest UDP ports in use now, not overlapping `taken`."""
-    used = used_udp_ports()
-    best = None
-    for lo in range(10000, 61000 - width, 1000):
-        hi = lo + width - 1
-        if any(not (hi < a or lo > b) for a, b in taken):
-            continue
-        n = sum(1 for p in used if lo <= p <= hi)
-        if best is None or n < best[0]:
-            best = (n, lo, hi)
-    if best is None:
-        raise RuntimeError("no free port window of %d ports" % width)
-    taken.append((best[1], best[2]))
-    return best[1], best[2]
+    return _port_window(width, taken, start=10000)
 
 
 def free_port_run(n, taken):
