@@ -6,7 +6,8 @@ set -euo pipefail
 PKGS=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libre-dev libcmocka-dev liburing-dev
+  libre-dev libcmocka-dev liburing-dev libxml2-dev libsqlite3-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
   # real peers and tools for the integration tests and the bench
   python3 sip-tester rtpengine-daemon kamailio baresip-core baresip-ffmpeg
   tshark ffmpeg iproute2 procps

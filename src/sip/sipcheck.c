@@ -75,10 +75,24 @@ struct unsup {
 	bool any;
 };
 
-/* option tags tally-sip implements */
+/* option tags the program implements (sipcheck_set_supported) */
+static const char *const *supported_tags;
+
+void sipcheck_set_supported(const char *const *tags)
+{
+	supported_tags = tags;
+}
+
 static bool tag_supported(const struct pl *tag)
 {
-	return !pl_strcasecmp(tag, "timer");
+	const char *const *t;
+
+	if (!supported_tags)
+		return !pl_strcasecmp(tag, "timer");
+	for (t = supported_tags; *t; t++)
+		if (!pl_strcasecmp(tag, *t))
+			return true;
+	return false;
 }
 
 static bool require_h(const struct sip_hdr *hdr, const struct sip_msg *msg,

@@ -12,4 +12,8 @@
 uint16_t sipcheck_request(const struct sip_msg *msg, char *unsupported,
 			  size_t size, const char **reason);
 
+/* The option tags a Require header may name (NULL-terminated, static);
+ * default: "timer" (tally-sip). tally-recorder sets "siprec". */
+void sipcheck_set_supported(const char *const *tags);
+
 #endif
