@@ -1,7 +1,8 @@
 /*
  * ctl.h: tallyctl's parts: a small blocking HTTP/1.1 client (httpc.c), a
- * WebSocket reader on top of it (wsc.c), JSON output (jsonout.c) and the
- * commands (tallyctl.c).
+ * WebSocket reader on top of it (wsc.c), JSON output (jsonout.c), the
+ * commands (tallyctl.c; the recorder's in recordings.c) and SHA-256 for
+ * checking downloads (sha256.c).
  *
  * tallyctl is a one-shot command-line program, so plain blocking sockets
  * with poll() timeouts are used instead of an event loop: the code reads
@@ -61,15 +62,17 @@ struct ctl_resp {
 	uint16_t scode;
 	char reason[64];
 	char upgrade[32];             /* Upgrade header value, if any */
+	int64_t clen;                 /* Content-Length, -1 if none */
+	bool chunked;                 /* a Transfer-Encoding we do not read */
 	char *body;                   /* malloc'd, NUL-terminated, or NULL */
 	size_t blen;
 };
 
-/* Send "GET BASE+PATH" with the bearer TOKEN (may be "" for none) and
- * EXTRA header lines (each ending CRLF, or NULL), then read the response
- * head. With BODY true the body is read too (Content-Length or until
- * close); for a 101 it never is. 0 or errno (EPROTO: not HTTP). Free R
- * with ctl_resp_reset(). */
+/* Send "METHOD BASE+PATH" (METHOD NULL: GET) with the bearer TOKEN (may
+ * be "" for none) and EXTRA header lines (each ending CRLF, or NULL), then
+ * read the response head. With BODY true the body is read too
+ * (Content-Length or until close); for a 101 it never is. 0 or errno
+ * (EPROTO: not HTTP). Free R with ctl_resp_reset(). */
 struct ctl_req {
 	const struct ctl_url *url;
 	const char *token;
@@ -77,6 +80,7 @@ struct ctl_req {
 	const char *extra;
 	bool body;
 	int timeout_ms;
+	const char *method;
 };
 int  ctl_http(struct ctl_conn *c, const struct ctl_req *rq,
 	      struct ctl_resp *r);
@@ -85,6 +89,30 @@ void ctl_resp_reset(struct ctl_resp *r);
 /* One GET on a fresh connection, body read, connection closed. */
 int  ctl_get(const struct ctl_url *u, const char *token, const char *path,
 	     struct ctl_resp *r);
+/* The same with METHOD ("DELETE", ...). */
+int  ctl_request(const struct ctl_url *u, const char *token,
+		 const char *method, const char *path, struct ctl_resp *r);
+
+/* SHA-256 (sha256.c). */
+struct ctl_sha256 {
+	uint32_t h[8];
+	uint64_t len;                 /* bytes hashed */
+	uint8_t buf[64];
+	size_t n;                     /* bytes in buf */
+};
+void ctl_sha256_init(struct ctl_sha256 *s);
+void ctl_sha256_update(struct ctl_sha256 *s, const void *p, size_t n);
+void ctl_sha256_final(struct ctl_sha256 *s, uint8_t out[32]);
+void ctl_sha256_hex(const uint8_t d[32], char hex[65]);
+
+/* GET PATH and write a 200's body to FD as it arrives (any size; the
+ * reply must have a Content-Length), feeding SHA (may be NULL); *NP is the
+ * number of bytes written. Any other status: EACCES, with R holding that
+ * response and its (JSON error) body. 0 or errno (ECONNRESET: the body
+ * ended short; EPROTO: no Content-Length). Free R with ctl_resp_reset(). */
+int  ctl_get_file(const struct ctl_url *u, const char *token,
+		  const char *path, int fd, struct ctl_sha256 *sha,
+		  uint64_t *np, struct ctl_resp *r);
 
 /* Follow the WebSocket at PATH: every text message is written to OUT as one
  * line and flushed. Returns 0 when the server closes the stream, or errno:
@@ -93,9 +121,52 @@ int  ctl_get(const struct ctl_url *u, const char *token, const char *path,
 int  ctl_ws_follow(const struct ctl_url *u, const char *token,
 		   const char *path, FILE *out, struct ctl_resp *r);
 
+/* tallyctl's exit statuses: 0 success. */
+enum {
+	CTL_EXIT_FAIL  = 1,           /* refused, unreachable, check failed */
+	CTL_EXIT_USAGE = 2,
+};
+
+/* A server a command talks to (tallyctl.c): its URL and token, and the
+ * hints its messages give. */
+struct ctl_target {
+	struct ctl_url url;
+	const char *api;              /* the URL as given, for messages */
+	const char *token;
+	const char *refused_hint;     /* after "connection refused" */
+	const char *token_hint;       /* after a 401 */
+};
+
+/* Say on stderr why a request failed: the network ERR, or (ERR 0 or
+ * EACCES) the status and JSON error of R. Returns the exit status (1). */
+int  ctl_report(const struct ctl_target *t, int err,
+		const struct ctl_resp *r);
+/* GET PATH from T and decode its JSON body into *ODP. 0 or the exit
+ * status after ctl_report(). */
+int  ctl_get_json(const struct ctl_target *t, const char *path,
+		  struct odict **odp);
+
+/* The recorder's commands (recordings.c). */
+struct ctl_recq {
+	const char *participant, *call_id, *from, *to, *media, *state;
+	const char *limit, *offset;
+};
+/* tallyctl recordings [filters] [--json]: the table, or the JSON. */
+int  ctl_cmd_recordings(const struct ctl_target *t,
+			const struct ctl_recq *q, bool json);
+/* tallyctl recording ID [--download DIR | --delete]. */
+int  ctl_cmd_recording(const struct ctl_target *t, const char *id,
+		       const char *download, bool del);
+/* "2026-11-25T22:30:00Z", "2026-11-25 22:30", "2026-11-25" (UTC) or unix
+ * seconds into *T; a date alone is the start of the day, or its last
+ * moment with END. 0 or EINVAL. */
+int  ctl_parse_time(const char *s, bool end, double *t);
+
 /* JSON output. */
 int  ctl_json_pretty(FILE *out, const struct odict *o, bool array);
 /* The calls table of REPLY, {"calls":[...]}. 0 or EPROTO (no array). */
 int  ctl_calls_table(FILE *out, const struct odict *reply);
+/* The recordings table of REPLY, {"recordings":[...]}. 0 or EPROTO. */
+int  ctl_recordings_table(FILE *out, const struct odict *reply);
 
 #endif

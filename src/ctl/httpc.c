@@ -9,7 +9,9 @@
  *     Content-Length bytes, or everything until the server closes.
  *
  * Chunked bodies are not needed (tally's servers never send them) and are
- * refused with EPROTO rather than misread.
+ * refused with EPROTO rather than misread. Downloads (ctl_get_file) go
+ * straight from the socket to a file descriptor, so a recording of any
+ * size needs 8 KiB of buffer.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -226,10 +228,9 @@ static bool head_value(const char *head, const char *name, char *v,
 }
 
 /* Read the response head; its bytes are consumed, the rest stays. */
-static int read_head(struct ctl_conn *c, struct ctl_resp *r, char **headp,
-		     int timeout_ms)
+static int read_head(struct ctl_conn *c, struct ctl_resp *r, int timeout_ms)
 {
-	char *end, *head;
+	char *end, *head, v[32];
 	size_t hl;
 	int err;
 	unsigned sc;
@@ -267,28 +268,36 @@ static int read_head(struct ctl_conn *c, struct ctl_resp *r, char **headp,
 		memcpy(r->reason, head + 13, n);
 	}
 	(void)head_value(head, "Upgrade", r->upgrade, sizeof(r->upgrade));
-	*headp = head;
-	return 0;
-}
-
-static int read_body(struct ctl_conn *c, struct ctl_resp *r,
-		     const char *head, int timeout_ms)
-{
-	char v[32];
-	size_t want = SIZE_MAX, have = 0, cap;
-	bool until_close = true;
-	int err = 0;
-
+	r->clen = -1;
 	if (head_value(head, "Transfer-Encoding", v, sizeof(v)) &&
 	    strcasecmp(v, "identity"))
-		return EPROTO;
+		r->chunked = true;
 	if (head_value(head, "Content-Length", v, sizeof(v))) {
 		char *e;
 		unsigned long long n = strtoull(v, &e, 10);
 
-		if (*e || !v[0] || n > CTL_BODY_MAX)
+		if (*e || !v[0] || v[0] == '-' || n > INT64_MAX) {
+			free(head);
 			return EPROTO;
-		want = (size_t)n;
+		}
+		r->clen = (int64_t)n;
+	}
+	free(head);
+	return 0;
+}
+
+static int read_body(struct ctl_conn *c, struct ctl_resp *r, int timeout_ms)
+{
+	size_t want = SIZE_MAX, have = 0, cap;
+	bool until_close = true;
+	int err = 0;
+
+	if (r->chunked)
+		return EPROTO;
+	if (r->clen >= 0) {
+		if (r->clen > CTL_BODY_MAX)
+			return EPROTO;
+		want = (size_t)r->clen;
 		until_close = false;
 	}
 	if (r->scode == 204 || r->scode == 304 || r->scode < 200) {
@@ -336,17 +345,19 @@ static int read_body(struct ctl_conn *c, struct ctl_resp *r,
 
 int ctl_http(struct ctl_conn *c, const struct ctl_req *rq, struct ctl_resp *r)
 {
-	char *req = NULL, *head = NULL;
+	char *req = NULL;
 	int n, err;
 
 	memset(r, 0, sizeof(*r));
-	n = asprintf(&req, "GET %s%s HTTP/1.1\r\n"
+	r->clen = -1;
+	n = asprintf(&req, "%s %s%s HTTP/1.1\r\n"
 		     "Host: %s:%s\r\n"
 		     "User-Agent: tallyctl/" TALLY_VERSION "\r\n"
 		     "Accept: application/json\r\n"
 		     "%s%s%s"
 		     "%s"
 		     "\r\n",
+		     rq->method ? rq->method : "GET",
 		     rq->url->base, rq->path, rq->url->host, rq->url->port,
 		     rq->token[0] ? "Authorization: Bearer " : "",
 		     rq->token, rq->token[0] ? "\r\n" : "",
@@ -357,19 +368,18 @@ int ctl_http(struct ctl_conn *c, const struct ctl_req *rq, struct ctl_resp *r)
 	free(req);
 	if (err)
 		return err;
-	err = read_head(c, r, &head, rq->timeout_ms);
+	err = read_head(c, r, rq->timeout_ms);
 	if (err)
 		return err;
 	if (rq->body && r->scode != 101)
-		err = read_body(c, r, head, rq->timeout_ms);
-	free(head);
+		err = read_body(c, r, rq->timeout_ms);
 	return err;
 }
 
-int ctl_get(const struct ctl_url *u, const char *token, const char *path,
-	    struct ctl_resp *r)
+int ctl_request(const struct ctl_url *u, const char *token,
+		const char *method, const char *path, struct ctl_resp *r)
 {
-	struct ctl_req rq = {u, token, path, NULL, true, CTL_READ_MS};
+	struct ctl_req rq = {u, token, path, NULL, true, CTL_READ_MS, method};
 	struct ctl_conn c;
 	int err;
 
@@ -378,6 +388,85 @@ int ctl_get(const struct ctl_url *u, const char *token, const char *path,
 	if (err)
 		return err;
 	err = ctl_http(&c, &rq, r);
+	ctl_close(&c);
+	return err;
+}
+
+int ctl_get(const struct ctl_url *u, const char *token, const char *path,
+	    struct ctl_resp *r)
+{
+	return ctl_request(u, token, "GET", path, r);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int ctl_get_file(const struct ctl_url *u, const char *token,
+		 const char *path, int fd, struct ctl_sha256 *sha,
+		 uint64_t *np, struct ctl_resp *r)
+{
+	struct ctl_req rq = {u, token, path, NULL, false, CTL_READ_MS, "GET"};
+	struct ctl_conn c;
+	uint64_t have = 0, want;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	*np = 0;
+	err = ctl_connect(&c, u);
+	if (err)
+		return err;
+	err = ctl_http(&c, &rq, r);
+	if (err)
+		goto out;
+	if (r->scode != 200) {
+		/* the error's JSON body, for the message */
+		err = read_body(&c, r, CTL_READ_MS);
+		if (!err)
+			err = EACCES;
+		goto out;
+	}
+	if (r->clen < 0 || r->chunked) {
+		err = EPROTO;
+		goto out;
+	}
+	want = (uint64_t)r->clen;
+	while (have < want) {
+		size_t n;
+
+		if (!c.len) {
+			err = ctl_fill(&c, CTL_READ_MS);
+			if (err) {
+				if (err == ENODATA)
+					err = ECONNRESET;
+				break;
+			}
+		}
+		n = c.len;
+		if (n > want - have)
+			n = (size_t)(want - have);
+		err = write_all(fd, c.buf, n);
+		if (err)
+			break;
+		if (sha)
+			ctl_sha256_update(sha, c.buf, n);
+		have += n;
+		ctl_consume(&c, n);
+	}
+	*np = have;
+ out:
 	ctl_close(&c);
 	return err;
 }

@@ -1,15 +1,25 @@
 /*
- * tallyctl.c: the command-line client of tally-sip's API.
+ * tallyctl.c: the command-line client of tally-sip's and tally-recorder's
+ * APIs.
  *
  *   tallyctl [--api URL] [--token T] calls [--json]   table of the calls
  *   tallyctl [--api URL] [--token T] call ID          one call, indented JSON
  *   tallyctl [--api URL] [--token T] events           follow the event stream
  *   tallyctl [--api URL] [--token T] health           server status, JSON
+ *   tallyctl [--recorder URL] [--token T] recordings [--participant X]
+ *            [--call-id X] [--from T] [--to T] [--media audio|video]
+ *            [--state S] [--limit N] [--offset N] [--json]
+ *   tallyctl [--recorder URL] [--token T] recording ID
+ *            [--download DIR | --delete]
+ *   tallyctl [--recorder URL] [--token T] recorder-status
  *
- * URL defaults to $TALLY_API, then http://127.0.0.1:8080; the token to
- * $TALLY_TOKEN. "events" prints one JSON object per line and flushes each,
- * so `tallyctl events | jq` or a test harness sees every event as it
- * happens; it ends with status 0 when the server closes the stream.
+ * URL defaults to $TALLY_API, then http://127.0.0.1:8080; the recorder's
+ * to $TALLY_RECORDER_URL, then http://127.0.0.1:8090. The token: --token,
+ * else $TALLY_TOKEN; for the recorder's commands --token, else
+ * $TALLY_RECORDER_TOKEN, else $TALLY_TOKEN. "events" prints one JSON object
+ * per line and flushes each, so `tallyctl events | jq` or a test harness
+ * sees every event as it happens; it ends with status 0 when the server
+ * closes the stream. The recorder's commands are in recordings.c.
  *
  * Exit status: 0 success; 1 the server refused (401, 404, ...) or could not
  * be reached; 2 usage error. Messages go to stderr and say which: e.g.
@@ -32,24 +42,51 @@ enum {
 
 struct opts {
 	const char *api;
-	const char *token;
+	const char *recorder;
+	const char *token;            /* tally-sip's */
+	const char *rtoken;           /* tally-recorder's */
 	bool json;
 	const char *cmd;
 	const char *arg;
+	struct ctl_recq recq;         /* recordings filters */
+	bool recq_set;
+	const char *download;
+	bool del;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tallyctl [--api URL] [--token TOKEN] COMMAND\n"
-		"commands:\n"
+		"usage: tallyctl [--api URL] [--recorder URL] [--token TOKEN] "
+		"COMMAND\n"
+		"tally-sip commands:\n"
 		"  calls [--json]   list the calls (a table, or the JSON)\n"
 		"  call ID          show one call as JSON\n"
 		"  events           follow the event stream, one JSON object "
 		"per line\n"
 		"  health           the server's status and counters\n"
+		"tally-recorder commands:\n"
+		"  recordings [--participant X] [--call-id X] [--from T] "
+		"[--to T]\n"
+		"             [--media audio|video] [--state S] [--limit N] "
+		"[--offset N] [--json]\n"
+		"                   search the recordings, newest first\n"
+		"  recording ID     show one recording as JSON\n"
+		"  recording ID --download DIR\n"
+		"                   fetch its files into DIR, checking size "
+		"and SHA-256\n"
+		"  recording ID --delete\n"
+		"                   delete it (row and folder; not while "
+		"recording)\n"
+		"  recorder-status  the recorder's status and counters\n"
+		"T is unix seconds or a UTC time: 2026-11-25T22:30:00Z, "
+		"2026-11-25 22:30, 2026-11-25\n"
+		"(a date alone: --from its start, --to its end). S: recording, "
+		"finalizing, complete, failed.\n"
 		"defaults: --api $TALLY_API or http://127.0.0.1:8080, "
-		"--token $TALLY_TOKEN\n");
+		"--recorder $TALLY_RECORDER_URL or\n"
+		"http://127.0.0.1:8090, --token $TALLY_TOKEN "
+		"(recorder: $TALLY_RECORDER_TOKEN, then $TALLY_TOKEN)\n");
 }
 
 /* --name VALUE or --name=VALUE at ARGV[*I]; true if it was NAME. */
@@ -76,26 +113,85 @@ static bool opt_value(int argc, char *argv[], int *i, const char *name,
 	return true;
 }
 
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v && v[0] ? v : dflt;
+}
+
+static bool recq_value(int argc, char *argv[], int *i, struct opts *o,
+		       bool *bad)
+{
+	struct ctl_recq *q = &o->recq;
+
+	if (opt_value(argc, argv, i, "--participant", &q->participant, bad) ||
+	    opt_value(argc, argv, i, "--call-id", &q->call_id, bad) ||
+	    opt_value(argc, argv, i, "--from", &q->from, bad) ||
+	    opt_value(argc, argv, i, "--to", &q->to, bad) ||
+	    opt_value(argc, argv, i, "--media", &q->media, bad) ||
+	    opt_value(argc, argv, i, "--state", &q->state, bad) ||
+	    opt_value(argc, argv, i, "--limit", &q->limit, bad) ||
+	    opt_value(argc, argv, i, "--offset", &q->offset, bad)) {
+		o->recq_set = true;
+		return true;
+	}
+	return false;
+}
+
+/* Options that belong to one command only. */
+static int check_cmd_opts(const struct opts *o)
+{
+	bool rec = !strcmp(o->cmd, "recording");
+
+	if (o->arg && strcmp(o->cmd, "call") && !rec) {
+		fprintf(stderr, "tallyctl: %s takes no argument ('%s')\n",
+			o->cmd, o->arg);
+		return EINVAL;
+	}
+	if (o->recq_set && strcmp(o->cmd, "recordings")) {
+		fprintf(stderr, "tallyctl: the search options are for "
+			"'recordings'\n");
+		return EINVAL;
+	}
+	if ((o->download || o->del) && !rec) {
+		fprintf(stderr, "tallyctl: --download and --delete are for "
+			"'recording ID'\n");
+		return EINVAL;
+	}
+	if (o->download && o->del) {
+		fprintf(stderr, "tallyctl: --download or --delete, not "
+			"both\n");
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int parse_args(struct opts *o, int argc, char *argv[])
 {
+	const char *token = NULL;
 	bool bad = false;
 	int i;
 
-	o->api = getenv("TALLY_API");
-	if (!o->api || !o->api[0])
-		o->api = "http://127.0.0.1:8080";
-	o->token = getenv("TALLY_TOKEN");
-	if (!o->token)
-		o->token = "";
+	o->api = env_or("TALLY_API", "http://127.0.0.1:8080");
+	o->recorder = env_or("TALLY_RECORDER_URL", "http://127.0.0.1:8090");
 
 	for (i = 1; i < argc && !bad; i++) {
 		const char *a = argv[i];
 
 		if (opt_value(argc, argv, &i, "--api", &o->api, &bad) ||
-		    opt_value(argc, argv, &i, "--token", &o->token, &bad))
+		    opt_value(argc, argv, &i, "--recorder", &o->recorder,
+			      &bad) ||
+		    opt_value(argc, argv, &i, "--token", &token, &bad) ||
+		    opt_value(argc, argv, &i, "--download", &o->download,
+			      &bad) ||
+		    recq_value(argc, argv, &i, o, &bad))
 			continue;
 		if (!strcmp(a, "--json")) {
 			o->json = true;
+		}
+		else if (!strcmp(a, "--delete")) {
+			o->del = true;
 		}
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
@@ -127,15 +223,21 @@ static int parse_args(struct opts *o, int argc, char *argv[])
 		usage(stderr);
 		return EINVAL;
 	}
-	return 0;
+	o->token = token ? token : env_or("TALLY_TOKEN", "");
+	o->rtoken = token ? token : env_or("TALLY_RECORDER_TOKEN",
+					   env_or("TALLY_TOKEN", ""));
+	return check_cmd_opts(o);
 }
 
-static const char *neterr(int err)
+static const char *neterr(const struct ctl_target *t, int err)
 {
+	static char buf[160];
+
 	switch (err) {
 	case ECONNREFUSED:
-		return "connection refused (is tally-sip running with "
-		       "--api-listen?)";
+		snprintf(buf, sizeof(buf), "connection refused (%s)",
+			 t->refused_hint);
+		return buf;
 	case ENOENT:
 		return "unknown host";
 	case ETIMEDOUT:
@@ -149,41 +251,41 @@ static const char *neterr(int err)
 	}
 }
 
-/* Report a failed request; returns the exit status. */
-static int report(const struct opts *o, int err, const struct ctl_resp *r)
+int ctl_report(const struct ctl_target *t, int err, const struct ctl_resp *r)
 {
 	struct odict *od = NULL;
 	const char *what = NULL;
 
 	if (err && err != EACCES) {
-		fprintf(stderr, "tallyctl: %s: %s\n", o->api, neterr(err));
+		fprintf(stderr, "tallyctl: %s: %s\n", t->api, neterr(t, err));
 		return EXIT_FAIL;
 	}
 	if (r->body && !json_decode_odict(&od, 8, r->body, r->blen, 4))
 		what = odict_string(od, "error");
-	fprintf(stderr, "tallyctl: %u %s%s%s%s\n", r->scode, r->reason,
+	fprintf(stderr, "tallyctl: %u %s%s%s%s%s%s\n", r->scode, r->reason,
 		what ? ": " : "", what ? what : "",
-		r->scode == 401 ? " (set --token or TALLY_TOKEN)" : "");
+		r->scode == 401 ? " (" : "",
+		r->scode == 401 ? t->token_hint : "",
+		r->scode == 401 ? ")" : "");
 	mem_deref(od);
 	return EXIT_FAIL;
 }
 
-/* GET PATH and decode its JSON body into *ODP. 0 or the exit status. */
-static int get_json(const struct opts *o, const struct ctl_url *u,
-		    const char *path, struct odict **odp)
+int ctl_get_json(const struct ctl_target *t, const char *path,
+		 struct odict **odp)
 {
 	struct ctl_resp r;
 	int err, rc = 0;
 
-	err = ctl_get(u, o->token, path, &r);
+	err = ctl_get(&t->url, t->token, path, &r);
 	if (err || r.scode != 200) {
-		rc = report(o, err, &r);
+		rc = ctl_report(t, err, &r);
 		goto out;
 	}
 	if (!r.body ||
 	    json_decode_odict(odp, 32, r.body, r.blen, 32)) {
 		fprintf(stderr, "tallyctl: %s%s: the reply is not JSON\n",
-			o->api, path);
+			t->api, path);
 		rc = EXIT_FAIL;
 	}
  out:
@@ -191,12 +293,12 @@ static int get_json(const struct opts *o, const struct ctl_url *u,
 	return rc;
 }
 
-static int cmd_calls(const struct opts *o, const struct ctl_url *u)
+static int cmd_calls(const struct opts *o, const struct ctl_target *t)
 {
 	struct odict *od = NULL;
 	int rc;
 
-	rc = get_json(o, u, "/api/v1/calls", &od);
+	rc = ctl_get_json(t, "/api/v1/calls", &od);
 	if (rc)
 		return rc;
 	if (o->json)
@@ -209,7 +311,7 @@ static int cmd_calls(const struct opts *o, const struct ctl_url *u)
 	return rc;
 }
 
-static int cmd_call(const struct opts *o, const struct ctl_url *u)
+static int cmd_call(const struct opts *o, const struct ctl_target *t)
 {
 	struct odict *od = NULL;
 	char path[512];
@@ -232,7 +334,7 @@ static int cmd_call(const struct opts *o, const struct ctl_url *u)
 		fprintf(stderr, "tallyctl: call id too long\n");
 		return EXIT_USAGE;
 	}
-	rc = get_json(o, u, path, &od);
+	rc = ctl_get_json(t, path, &od);
 	if (rc)
 		return rc;
 	rc = ctl_json_pretty(stdout, od, false) ? EXIT_FAIL : 0;
@@ -240,12 +342,13 @@ static int cmd_call(const struct opts *o, const struct ctl_url *u)
 	return rc;
 }
 
-static int cmd_health(const struct opts *o, const struct ctl_url *u)
+/* GET PATH and print it as indented JSON (health, recorder-status). */
+static int cmd_show(const struct ctl_target *t, const char *path)
 {
 	struct odict *od = NULL;
 	int rc;
 
-	rc = get_json(o, u, "/api/v1/health", &od);
+	rc = ctl_get_json(t, path, &od);
 	if (rc)
 		return rc;
 	rc = ctl_json_pretty(stdout, od, false) ? EXIT_FAIL : 0;
@@ -253,30 +356,53 @@ static int cmd_health(const struct opts *o, const struct ctl_url *u)
 	return rc;
 }
 
-static int cmd_events(const struct opts *o, const struct ctl_url *u)
+static int cmd_events(const struct ctl_target *t)
 {
 	struct ctl_resp r;
 	int err, rc = 0;
 
-	err = ctl_ws_follow(u, o->token, "/api/v1/events", stdout, &r);
+	err = ctl_ws_follow(&t->url, t->token, "/api/v1/events", stdout, &r);
 	if (err)
-		rc = report(o, err, &r);
+		rc = ctl_report(t, err, &r);
 	ctl_resp_reset(&r);
 	return rc;
+}
+
+static bool recorder_cmd(const char *cmd)
+{
+	return !strcmp(cmd, "recordings") || !strcmp(cmd, "recording") ||
+	       !strcmp(cmd, "recorder-status");
 }
 
 int main(int argc, char *argv[])
 {
 	struct opts o;
-	struct ctl_url u;
+	struct ctl_target t;
+	bool rec;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
 	if (parse_args(&o, argc, argv))
 		return EXIT_USAGE;
-	if (ctl_url_parse(&u, o.api)) {
-		fprintf(stderr, "tallyctl: bad API URL '%s' (want "
-			"http://HOST[:PORT])\n", o.api);
+	memset(&t, 0, sizeof(t));
+	rec = recorder_cmd(o.cmd);
+	if (rec) {
+		t.api = o.recorder;
+		t.token = o.rtoken;
+		t.refused_hint = "is tally-recorder running with listen-http?";
+		t.token_hint = "set --token, TALLY_RECORDER_TOKEN or "
+			       "TALLY_TOKEN";
+	}
+	else {
+		t.api = o.api;
+		t.token = o.token;
+		t.refused_hint = "is tally-sip running with --api-listen?";
+		t.token_hint = "set --token or TALLY_TOKEN";
+	}
+	if (ctl_url_parse(&t.url, t.api)) {
+		fprintf(stderr, "tallyctl: bad %s URL '%s' (want "
+			"http://HOST[:PORT])\n", rec ? "recorder" : "API",
+			t.api);
 		return EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -284,13 +410,19 @@ int main(int argc, char *argv[])
 		return EXIT_FAIL;
 
 	if (!strcmp(o.cmd, "calls"))
-		rc = cmd_calls(&o, &u);
+		rc = cmd_calls(&o, &t);
 	else if (!strcmp(o.cmd, "call"))
-		rc = cmd_call(&o, &u);
+		rc = cmd_call(&o, &t);
 	else if (!strcmp(o.cmd, "events"))
-		rc = cmd_events(&o, &u);
+		rc = cmd_events(&t);
 	else if (!strcmp(o.cmd, "health"))
-		rc = cmd_health(&o, &u);
+		rc = cmd_show(&t, "/api/v1/health");
+	else if (!strcmp(o.cmd, "recordings"))
+		rc = ctl_cmd_recordings(&t, &o.recq, o.json);
+	else if (!strcmp(o.cmd, "recording"))
+		rc = ctl_cmd_recording(&t, o.arg, o.download, o.del);
+	else if (!strcmp(o.cmd, "recorder-status"))
+		rc = cmd_show(&t, "/api/v1/status");
 	else {
 		fprintf(stderr, "tallyctl: unknown command '%s'\n", o.cmd);
 		usage(stderr);

@@ -209,7 +209,7 @@ int ctl_ws_follow(const struct ctl_url *u, const char *token,
 	uint8_t nonce[16];
 	char key[32], extra[256];
 	size_t klen = sizeof(key) - 1;
-	struct ctl_req rq = {u, token, path, extra, true, CTL_READ_MS};
+	struct ctl_req rq = {u, token, path, extra, true, CTL_READ_MS, "GET"};
 	struct ctl_conn c;
 	int err;
 

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <libxml/parser.h>
 #include "log.h"
 #include "sipcheck.h"
 #include "catalog.h"
@@ -372,12 +373,14 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	log_route_libre();
+	xmlInitParser();        /* not thread-safe on first use: do it here */
 	list_init(&d.all);
 	err = start();
 	if (!err)
 		err = re_main(on_signal);
 	stop();
 	libre_close();
+	xmlCleanupParser();
 	if (d.conf.pidfile[0])
 		unlink(d.conf.pidfile);
 	return err ? 1 : 0;

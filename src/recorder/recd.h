@@ -29,6 +29,7 @@
 #ifndef TALLY_REC_RECD_H
 #define TALLY_REC_RECD_H
 
+#include <sys/time.h>
 #include <re.h>
 #include "sessfile.h"
 #include "rsmeta.h"
@@ -198,8 +199,16 @@ struct recd {
 	unsigned nsess;           /* in state recording */
 };
 
+/* unix time, s */
+static inline double recd_now(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
 /* rsess.c */
-double recd_now(void);      /* unix time, s */
 int  rsess_alloc(struct rsess **rsp, struct recd *rd, const struct sip_msg *msg);
 struct rsess *rsess_find(struct recd *rd, const struct sip_msg *msg);
 /* The session an initial INVITE (retransmitted) already made, or NULL. */

@@ -20,14 +20,6 @@
 #include "catalog.h"
 #include "recd.h"
 
-double recd_now(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
 const char *rsess_new_id(char *buf, size_t size)
 {
 	time_t t = time(NULL);
