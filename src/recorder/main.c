@@ -114,7 +114,7 @@ static int status_print(struct re_printf *pf, void *arg)
 
 	rxworker_stats(d.rx, &rx);
 	return re_hprintf(pf,
-		"\"sessions\":%u,\"max_sessions\":%u,\"ports_free\":%u,"
+		"{\"sessions\":%u,\"max_sessions\":%u,\"ports_free\":%u,"
 		"\"finalize_pending\":%u,"
 		"\"sip\":{\"invites\":%llu,\"accepted\":%llu,\"rejected\":%llu,"
 		"\"reinvites\":%llu,\"byes\":%llu,\"bad_requests\":%llu,"
@@ -124,7 +124,7 @@ static int status_print(struct re_printf *pf, void *arg)
 		"\"media\":{\"packets\":%llu,\"bytes\":%llu,\"rtcp\":%llu,"
 		"\"written\":%llu,\"write_errors\":%llu,\"kernel_drops\":%llu,"
 		"\"paused\":%llu,\"garbage\":%llu,\"pli_sent\":%llu,"
-		"\"streams\":%llu,\"captures\":%llu}",
+		"\"streams\":%llu,\"captures\":%llu}}",
 		d.nsess, d.conf.max_sessions, rxports_free(d.ports),
 		finq_pending(d.fq),
 		(unsigned long long)d.st.invites,
