@@ -85,7 +85,7 @@ struct rx_stats {                 /* totals, updated by the worker */
 	uint64_t written;         /* packets written to captures */
 	uint64_t write_errors;
 	uint64_t kernel_drops;    /* SO_RXQ_OVFL */
-	uint64_t paused;          /* arrived on a paused stream, not kept */
+	uint64_t paused;          /* arrived on a paused stream (kept) */
 	uint64_t garbage;         /* not RTP/RTCP, counted and skipped */
 	uint64_t pli_sent;
 	uint64_t streams, files;  /* open now */

@@ -107,8 +107,8 @@ int rsess_alloc(struct rsess **rsp, struct recd *rd, const struct sip_msg *msg)
 
 struct rsess *rsess_find(struct recd *rd, const struct sip_msg *msg)
 {
-	struct le *le = hash_lookup(rd->sessions, hash_joaat_pl(&msg->callid),
-				    NULL, NULL);
+	struct le *le = list_head(hash_list(rd->sessions,
+					    hash_joaat_pl(&msg->callid)));
 
 	for (; le; le = le->next) {
 		struct rsess *rs = le->data;
@@ -121,8 +121,8 @@ struct rsess *rsess_find(struct recd *rd, const struct sip_msg *msg)
 
 struct rsess *rsess_find_initial(struct recd *rd, const struct sip_msg *msg)
 {
-	struct le *le = hash_lookup(rd->sessions, hash_joaat_pl(&msg->callid),
-				    NULL, NULL);
+	struct le *le = list_head(hash_list(rd->sessions,
+					    hash_joaat_pl(&msg->callid)));
 
 	for (; le; le = le->next) {
 		struct rsess *rs = le->data;

@@ -13,6 +13,9 @@
  * which the main thread frees. Counters the main thread reads are updated
  * with relaxed atomics. No lock on the packet path.
  *
+ * Paused streams (a=inactive) are still written: dropping what arrives
+ * around the re-INVITE would cut the last words before a pause.
+ *
  * Keyframes: when a video stream's first packet (or a new SSRC) arrives,
  * and when a sequence gap says a picture broke (at most once a second),
  * the sender gets RTCP RR + PLI + FIR (RFC 4585, RFC 5104) on the address
@@ -267,10 +270,11 @@ static void on_packet(struct rxworker *w, struct rxsock *s, uint8_t *p,
 		ADD(garbage, 1);
 		return;
 	}
-	if (st->paused) {
+	/* a=inactive: the SRC stops sending. What still comes (in flight
+	 * around the re-INVITE, or an SRC that keeps going) is kept: the
+	 * recorder never throws away media it was offered */
+	if (st->paused)
 		ADD(paused, 1);
-		return;
-	}
 	rtcp = s->rtcp || rtpx_is_rtcp(p, len);
 	if (rtcp) {
 		ADD(rtcp, 1);
