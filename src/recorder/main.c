@@ -10,7 +10,7 @@
  *   OPTIONS                     -> 200 (Allow, Accept, Supported: siprec)
  *   ACK without dialog          -> dropped
  *   CANCEL                      -> 481 (INVITEs are answered at once)
- *   anything else               -> 405 / 501
+ *   other methods               -> 405 (RFC 3261 and extensions) / 501
  *
  * `tally-recorder --finalize DIR` makes one folder's files and exits.
  */
@@ -59,6 +59,22 @@ static void udp_hook(const struct sip_msg *msg)
 	(void)udp_sockbuf_set(msg->sock, 4 << 20);
 }
 
+/* RFC 3261 methods and their extensions: 405; anything else: 501. */
+static bool known_method(const struct pl *met)
+{
+	static const char *const known[] = {
+		"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE",
+		"REGISTER", "MESSAGE", "NOTIFY", "SUBSCRIBE", "PUBLISH",
+		"REFER", "PRACK", NULL
+	};
+	const char *const *k;
+
+	for (k = known; *k; k++)
+		if (!pl_strcmp(met, *k))
+			return true;
+	return false;
+}
+
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
 	char unsup[256];
@@ -102,8 +118,12 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		(void)sip_reply(d.sip, msg, 481, "Call/Transaction Does Not Exist");
 		return true;
 	}
-	(void)sip_replyf(d.sip, msg, 405, "Method Not Allowed",
-			 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
+	if (known_method(&msg->met))
+		(void)sip_replyf(d.sip, msg, 405, "Method Not Allowed",
+				 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
+	else
+		(void)sip_replyf(d.sip, msg, 501, "Not Implemented",
+				 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
 	return true;
 }
 

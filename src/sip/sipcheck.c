@@ -12,7 +12,7 @@
  *                                                        mismatch01, ncl)
  *   416  Request-URI scheme other than sip/sips/tel     (unkscm, novelsc)
  *   420  Require naming an extension we lack           (bext01)
- *   406  INVITE whose Accept excludes application/sdp  (sdp01)
+ *   406  initial INVITE whose Accept excludes application/sdp (sdp01)
  * Everything returns a reason phrase that says what was wrong.
  */
 #include <ctype.h>
@@ -234,7 +234,11 @@ uint16_t sipcheck_request(const struct sip_msg *msg, char *unsupported,
 			return 420;
 		}
 	}
-	if (!pl_strcmp(&msg->met, "INVITE") && !accept_has_sdp(msg)) {
+	/* only a new session needs an SDP answer the client must take; in a
+	 * dialog the session exists (RFC 8068's persistent-RS re-INVITE
+	 * accepts metadata only, and gets our SDP anyway) */
+	if (!pl_strcmp(&msg->met, "INVITE") && !pl_isset(&msg->to.tag) &&
+	    !accept_has_sdp(msg)) {
 		*reason = "Not Acceptable (Accept lacks application/sdp)";
 		return 406;
 	}

@@ -1,0 +1,12 @@
+# tally-recorder integration tests (sipp as the SRC, real files, ffprobe)
+# SIPREC conformance (RFC 7866/7865/8068 examples), RFC 4475 torture, bad input
+tally_pytest(rec_conformance rec_conformance.py 400)
+tally_pytest(rec_torture rec_torture.py 400)
+tally_pytest(rec_badinput rec_badinput.py 300)
+# sipp (tests/data/recorder/siprec_src.xml) as the SRC with a 4-stream pcap
+# from tests/tools/mkrtp.py: A/V two parties, audio-only policy, pause/resume;
+# files checked with ffprobe/ffmpeg, stereo.wav tones, catalog, sha256.
+# Needs root (sipp pcap play); fails (never skips) when something is missing.
+tally_pytest(rec_sipp rec_sipp.py 300)
+# kill -9 mid-session: media.pcap keeps every packet read, restart recovers.
+tally_pytest(rec_crash rec_crash.py 180)
