@@ -5,13 +5,14 @@
 #   make asan       the sanitizer build and its tests only
 #   make bench      the media benchmark (bench/README.md)
 #   make sipbench   the SIP benchmark (calls per second vs Kamailio+rtpengine)
+#   make recbench   the recorder benchmark (SIPREC sessions, 0 loss, finalize)
 #   make media      run tally-media in the foreground with etc/tally-media.conf
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build check test asan bench sipbench media clean
+.PHONY: all deps build check test asan bench sipbench recbench media clean
 
 all: build
 
@@ -42,6 +43,12 @@ bench: deps
 
 sipbench: deps
 	python3 bench/sipbench.py
+
+# RECBENCH_ARGS: e.g. --quick, --sessions 250,300,350, --no-rtpengine
+recbench: deps
+	@cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DTALLY_TESTS=OFF >/dev/null
+	@cmake --build build-rel -j $(JOBS) --target tally-recorder
+	python3 bench/recbench.py --recorder build-rel/src/recorder/tally-recorder $(RECBENCH_ARGS)
 
 media: build
 	$(BUILD)/src/media/tally-media --config-file=etc/tally-media.conf --foreground

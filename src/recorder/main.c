@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <libxml/parser.h>
 #include "log.h"
 #include "sipcheck.h"
@@ -355,6 +356,31 @@ static int finalize_cli(const char *dir)
 	return 0;
 }
 
+/* Every stream holds two sockets, so a few hundred sessions pass the
+ * usual soft limit of 1024 descriptors; and libre's loop, by default, only
+ * takes descriptors below 1024, so SIP over TCP and the API would stop
+ * accepting long before the media did. Raise both to the hard limit. */
+static void fd_limits(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	want = rl.rlim_max == RLIM_INFINITY ? 65536 : rl.rlim_max;
+	if (want > 65536)
+		want = 65536;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_warn("recorder: cannot raise the descriptor limit "
+				 "to %llu", (unsigned long long)want);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    fd_setsize((int)(rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur)))
+		log_warn("recorder: libre keeps its 1024-descriptor limit");
+}
+
 int main(int argc, char *argv[])
 {
 	bool exit_now = false;
@@ -393,6 +419,7 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	log_route_libre();
+	fd_limits();
 	xmlInitParser();        /* not thread-safe on first use: do it here */
 	list_init(&d.all);
 	err = start();
