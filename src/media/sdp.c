@@ -546,7 +546,7 @@ int msdp_parse(struct msdp **sdpp, const struct pl *text, const char **why)
 
 		if (line->p[0] == 'm') {
 			if (sdp->nmedia >= MSDP_MAX_MEDIA) {
-				*why = "more than MSDP_MAX_MEDIA m= lines";
+				*why = "more than 16 m= lines";
 				err = EBADMSG;
 				goto out;
 			}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "log.h"
 #include "catalog.h"
 #include "recd.h"
@@ -55,8 +56,18 @@ void recd_finalize_dir(struct recd *rd, const char *dir,
 	j->rd = rd;
 	(void)snprintf(j->dir, sizeof(j->dir), "%s", dir);
 	tmp.state = SF_FINALIZING;
-	if (!tmp.stopped)
-		tmp.stopped = recd_now();
+	if (!tmp.stopped) {
+		/* the capture was last written when the last packet came:
+		 * the session stopped then, not when we came back */
+		char path[700];
+		struct stat st;
+
+		(void)snprintf(path, sizeof(path), "%s/media.pcap", dir);
+		tmp.stopped = stat(path, &st) ? recd_now() :
+			(double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+		if (tmp.stopped < tmp.started)
+			tmp.stopped = tmp.started;
+	}
 	(void)sessfile_save(dir, &tmp);
 	if (rd->cat)
 		(void)catalog_sync(rd->cat, &tmp, dir);

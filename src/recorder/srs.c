@@ -10,6 +10,7 @@
  *   no body / not multipart or SDP  400 / 415
  *   multipart that does not parse   400 <what multipart.c said>
  *   SDP that does not parse         400 SDP: <what sdp.c said>
+ *   more than 16 m= lines           488 (SDP: more than 16 m= lines)
  *   metadata that does not parse,   400 <what rsmeta.c said>
  *   or names labels not in the SDP
  *   policy "none"                   488 Not Acceptable Here (policy: ...)
@@ -117,8 +118,14 @@ static uint16_t body_split(const struct sip_msg *msg, struct body *b,
 		struct multipart mp;
 		const struct mpart *p;
 
-		if (multipart_parse(&mp, &ct->val, &body, why))
+		static char buf[160];   /* main thread only */
+
+		if (multipart_parse(&mp, &ct->val, &body, why)) {
+			(void)snprintf(buf, sizeof(buf), "Bad Request (%s)",
+				       *why ? *why : "multipart");
+			*why = buf;
 			return 400;
+		}
 		p = multipart_find(&mp, "application/sdp");
 		if (p)
 			b->sdp = p->body;
@@ -323,9 +330,12 @@ static void new_invite(struct recd *rd, const struct sip_msg *msg)
 		return;
 	}
 	if (msdp_parse(&sdp, &b.sdp, &why)) {
-		(void)snprintf(reason, sizeof(reason), "Bad Request (SDP: %s)",
+		bool many = why && strstr(why, "m= lines");
+
+		(void)snprintf(reason, sizeof(reason), "%s (SDP: %s)",
+			       many ? "Not Acceptable Here" : "Bad Request",
 			       why ? why : "does not parse");
-		refuse(rd, msg, 400, reason);
+		refuse(rd, msg, many ? 488 : 400, reason);
 		return;
 	}
 	meta = mem_zalloc(sizeof(*meta), NULL);

@@ -37,6 +37,7 @@ import recsip as rs  # noqa: E402
 from recsip import log, LOCAL  # noqa: E402
 
 NS = "urn:ietf:params:xml:ns:recording:1"
+KNOWN_HIT = []         # known deviations that occurred (listed at the end)
 GENERIC = {"bad request", "not acceptable here", "not acceptable", "unsupported media type",
            "request entity too large", "extension required", "bad extension", "server internal error"}
 
@@ -277,7 +278,13 @@ def main():
                     # outgrows its 64 KiB receive buffer before any handler
                     # sees it: no status can be sent (known, README). What
                     # must hold: the recorder lives, the good session goes on.
-                    c.note("%s: connection closed by libre's TCP size cap" % name)
+                    # Printed as "known" like sip_torture.KNOWN: the 4xx the
+                    # brief asks for is NOT met; srs.c's 256 KiB BODY_MAX
+                    # answer is unreachable over TCP.
+                    c.note("KNOWN DEVIATION %s: no 4xx, the connection was closed (libre's "
+                           "64 KiB TCP receive cap); srs.c's 'body too large' answer is "
+                           "unreachable over TCP" % name)
+                    KNOWN_HIT.append(name)
                 elif c(r is not None and r["code"] in acc, "want %s, got %s; log:\n%s" % (
                         "4xx" if len(acc) > 1 else acc[0], got, rec.grep(dlg.call_id[:20], 6))):
                     reason = r["reason"].strip()
@@ -321,6 +328,7 @@ def main():
         except AssertionError:
             st1 = {}
         g1 = rs.find_counter(st1, "garbage")
+        log("  garbage counters: %s -> %s after %d datagrams" % (g0, g1, len(junk)))
         if not g0:
             c.note("/api/v1/status exposes no *garbage* counter (top-level keys: %s); the garbage is "
                    "checked in media.pcap only" % sorted(st1.keys()))
@@ -381,6 +389,8 @@ def main():
         bad_ports = {dp for dp, p in recs} - set(state["ports"]) - {p + 1 for p in state["ports"]}
         c(not bad_ports, "media.pcap records to ports %s that are no stream's" % bad_ports)
     runner.run("BYE completes the good session, files exist", finish, rec=get_rec)
+    if KNOWN_HIT:
+        log("# known deviations (not failing, see above): %s" % ", ".join(KNOWN_HIT))
     return runner.finish()
 
 

@@ -22,6 +22,7 @@ Subtests:
   pause_resume     re-INVITE a=inactive at 3 s, a=sendonly at 5 s (the pcap
                    has the same gap): stereo.wav has 2 s (+-0.3) of silence
                    at 3 s (+-0.3) and lasts as long as the call
+  av_tcp           the A/V call with SIP over TCP (3 s)
 Needs root (sipp pcap play), sipp, ffprobe/ffmpeg, mkrtp.py: FAILS without
 them. Run a subset: rec_sipp.py audio_only
 """
@@ -58,7 +59,7 @@ class Suite:
 
     # ------------------------------------------------------------ one call
 
-    def call(self, c, name, aor_a, aor_b, seconds, pause=None):
+    def call(self, c, name, aor_a, aor_b, seconds, pause=None, transport="u1"):
         """Runs one sipp SRC call; returns (sipp, call_id, details of the
         final recording, the pcap's packets)."""
         rec = self.recorder()
@@ -68,10 +69,11 @@ class Suite:
             at = int(pause[0] * 1000)
             ln = int((pause[1] - pause[0]) * 1000)
             sp = rt.SippSrc(self.tmp, rec, pcap, name=name, aor_a=aor_a, aor_b=aor_b,
-                            pause=(at, ln, int(seconds * 1000) - at - ln + TAIL_MS))
+                            pause=(at, ln, int(seconds * 1000) - at - ln + TAIL_MS),
+                            transport=transport)
         else:
             sp = rt.SippSrc(self.tmp, rec, pcap, name=name, aor_a=aor_a, aor_b=aor_b,
-                            call_ms=int(seconds * 1000) + TAIL_MS)
+                            call_ms=int(seconds * 1000) + TAIL_MS, transport=transport)
         rc = sp.wait(seconds + 40)
         if not c(rc == 0, "sipp exit %s" % rc):
             c.diag(sp.diag())
@@ -333,16 +335,43 @@ class Suite:
         c(os.path.isfile(os.path.join(d, "offer-001.sdp")), "no offer-001.sdp in the folder")
         c(os.path.isfile(os.path.join(d, "answer-001.sdp")), "no answer-001.sdp in the folder")
 
-    def check_tallyctl(self, c, rec, rid):
+    def check_tallyctl(self, c, rec, det, call_id):
+        """tallyctl's recorder commands, if this tallyctl has them: the
+        search finds the row, 'recording ID --download' fetches every file
+        with the API's sha256."""
         if not rt.tallyctl_has("recordings"):
             c.note("tallyctl has no 'recordings' command: catalog checked through the API only")
             return
-        r = subprocess.run([rt.tallyctl_binary(), "--api", "http://%s:%d" % (rt.LOCAL, rec.http_port),
-                            "--token", rec.token, "recordings"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
-        out = r.stdout.decode("utf-8", "replace")
-        c(r.returncode == 0 and rid in out, "tallyctl recordings (rc %d) does not list %s: %s"
-          % (r.returncode, rid, out[-300:]))
+        rid = det.get("id", "")
+        base = [rt.tallyctl_binary(), "--recorder", "http://%s:%d" % (rt.LOCAL, rec.http_port),
+                "--token", rec.token]
+
+        def run(*args):
+            r = subprocess.run(base + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30)
+            return (r.returncode, r.stdout.decode("utf-8", "replace"),
+                    r.stderr.decode("utf-8", "replace"))
+
+        rc, out, err = run("recordings", "--call-id", call_id, "--json")
+        if c(rc == 0, "tallyctl recordings --call-id --json: rc %d: %s" % (rc, err.strip()[:300])):
+            try:
+                j = rt.json.loads(out)
+            except ValueError:
+                j = None
+            rows = j.get("recordings") if isinstance(j, dict) else j
+            if c(isinstance(rows, list), "tallyctl recordings --json: not a list: %r" % out[:200]):
+                c([r.get("id") for r in rows] == [rid], "tallyctl recordings --call-id: ids %s, want [%s]"
+                  % ([r.get("id") for r in rows], rid))
+        rc, out, err = run("recordings", "--call-id", call_id)
+        c(rc == 0 and rid in out, "tallyctl recordings (table, rc %d) does not show %s: %s"
+          % (rc, rid, (out + err)[-300:]))
+        dl = os.path.join(self.tmp, "tallyctl-" + rid)
+        rc, out, err = run("recording", rid, "--download", dl)
+        if c(rc == 0, "tallyctl recording ID --download: rc %d: %s" % (rc, err.strip()[:300])):
+            for f in det.get("files") or []:
+                p = os.path.join(dl, f.get("name", ""))
+                c(os.path.isfile(p) and rt.sha256_file(p) == f.get("sha256"),
+                  "tallyctl --download: %s missing or sha256 differs" % f.get("name"))
 
     # ------------------------------------------------------------ subtests
 
@@ -362,7 +391,7 @@ class Suite:
             files = self.check_files(c, self.rec, det, SECONDS, acc)
             if files.get("stereo"):
                 self.check_stereo(c, files["stereo"], SECONDS)
-            self.check_tallyctl(c, self.rec, det.get("id"))
+            self.check_tallyctl(c, self.rec, det, call_id)
 
     def audio_only(self, c):
         aor_a, aor_b = "sip:alice@%s" % AUDIO_DOMAIN, "sip:bob@example.com"
@@ -376,6 +405,21 @@ class Suite:
             files = self.check_files(c, self.rec, det, SECONDS, acc)
             if files.get("stereo"):
                 self.check_stereo(c, files["stereo"], SECONDS)
+
+    def av_tcp(self, c):
+        """The same SRC over SIP/TCP (one connection, sipp -t t1), 3 s."""
+        aor_a, aor_b = "sip:alice@example.com", "sip:bob@example.com"
+        acc = (True, True, True, True)
+        sp, call_id, det, pkts = self.call(c, "src_tcp", aor_a, aor_b, 3, transport="t1")
+        inv = [m for m in sp.messages("sent") if m["kind"] == "INVITE"]
+        c(inv and "SIP/2.0/TCP" in inv[0]["hdr"].get("via", ""), "sipp did not use TCP")
+        self.check_answer(c, sp, acc)
+        self.check_details(c, self.rec, det, call_id, acc, aor_a, aor_b)
+        self.check_capture(c, self.rec, det, pkts, acc)
+        if det.get("state") == "complete":
+            files = self.check_files(c, self.rec, det, 3, acc)
+            if files.get("stereo"):
+                self.check_stereo(c, files["stereo"], 3)
 
     def pause_resume(self, c):
         aor_a, aor_b = "sip:alice@example.com", "sip:bob@example.com"
@@ -424,7 +468,7 @@ class Suite:
 def main():
     s = Suite()
     tests = [("av_two_parties", s.av_two_parties), ("audio_only", s.audio_only),
-             ("pause_resume", s.pause_resume)]
+             ("pause_resume", s.pause_resume), ("av_tcp", s.av_tcp)]
     status = 1
     try:
         status = rt.run_subtests(tests, s.tmp, recorders=s.recorders, cleanup=False)

@@ -4,7 +4,8 @@ tally_pytest(rec_conformance rec_conformance.py 400)
 tally_pytest(rec_torture rec_torture.py 400)
 tally_pytest(rec_badinput rec_badinput.py 300)
 # sipp (tests/data/recorder/siprec_src.xml) as the SRC with a 4-stream pcap
-# from tests/tools/mkrtp.py: A/V two parties, audio-only policy, pause/resume;
+# from tests/tools/mkrtp.py: A/V two parties, audio-only policy, pause/resume,
+# SIP over TCP;
 # files checked with ffprobe/ffmpeg, stereo.wav tones, catalog, sha256.
 # Needs root (sipp pcap play); fails (never skips) when something is missing.
 tally_pytest(rec_sipp rec_sipp.py 300)

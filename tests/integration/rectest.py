@@ -56,7 +56,7 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from tallytest import free_port, free_port_block, port_free, parse_sdp  # noqa: E402
+from tallytest import free_port, free_port_block, port_free, parse_sdp  # noqa: E402,F401
 from siptest import Proc, sip_parse, read_sipp_messages, options_ping  # noqa: E402
 
 SRC = os.environ.get("TALLY_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
