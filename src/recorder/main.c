@@ -306,7 +306,15 @@ static void stop(void)
 		sip_close(d.sip, true);
 	d.sip = mem_deref(d.sip);
 	d.fq = mem_deref(d.fq);      /* joins: a running finalize completes */
-	d.rx = mem_deref(d.rx);      /* joins: queued packets are written */
+	if (d.rx)
+		rxworker_shutdown(d.rx);  /* joins: what was read is written */
+	for (le = list_head(&d.all); le; le = le->next) {
+		struct rsess *rs = le->data;
+
+		rxworker_file_free(rs->rxf);
+		rs->rxf = NULL;
+	}
+	d.rx = mem_deref(d.rx);
 	while ((le = list_head(&d.all)))
 		mem_deref(le->data);
 	d.sessions = mem_deref(d.sessions);

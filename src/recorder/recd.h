@@ -111,6 +111,10 @@ void rxworker_file_close(struct rxworker *w, struct rxfile *f,
 double rxworker_file_idle(struct rxworker *w, struct rxfile *f);
 uint64_t rxworker_file_packets(struct rxworker *w, struct rxfile *f);
 void rxworker_stats(struct rxworker *w, struct rx_stats *st);
+/* Shutdown: stop the thread (what it read is written), then free each
+ * file still open with rxworker_file_free. */
+void rxworker_shutdown(struct rxworker *w);
+void rxworker_file_free(struct rxfile *f);
 
 /* --- pcap records (pcapw.c) --- */
 enum { PCAPW_HDR = 24, PCAPW_REC_MAX = 16 + 14 + 40 + 8 };

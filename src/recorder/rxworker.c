@@ -525,14 +525,52 @@ static void mq_handler(int id, void *data, void *arg)
 	free(f);
 }
 
+/* Stop the thread; the streams it still held are closed and freed. Files
+ * of sessions still recording stay with their owners: rxworker_file_free.
+ * Only at shutdown: no command may follow. */
+void rxworker_shutdown(struct rxworker *w)
+{
+	struct cmd *c, *next;
+	size_t port;
+
+	if (!w->started)
+		return;
+	(void)post_new(w, CMD_STOP, NULL, NULL, 0);
+	pthread_join(w->thr, NULL);
+	w->started = false;
+	flush_dirty(w);
+	for (port = 0; port < 65536; port++)
+		if (w->byport[port])
+			stream_close(w, w->byport[port]);
+	flush_dirty(w);                    /* what those sockets still held */
+	for (c = w->q; c; c = next) {      /* queued after the stop */
+		next = c->next;
+		if (c->type == CMD_ADD) {
+			close(c->st->s[0].fd);
+			close(c->st->s[1].fd);
+			free(c->st);
+		}
+		free(c);
+	}
+	w->q = NULL;
+	w->qtail = &w->q;
+}
+
+void rxworker_file_free(struct rxfile *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->buf);
+	free(f);
+}
+
 static void destructor(void *arg)
 {
 	struct rxworker *w = arg;
 
-	if (w->started) {
-		(void)post_new(w, CMD_STOP, NULL, NULL, 0);
-		pthread_join(w->thr, NULL);
-	}
+	rxworker_shutdown(w);
 	if (w->ep >= 0)
 		close(w->ep);
 	if (w->evfd >= 0)
