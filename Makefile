@@ -7,12 +7,14 @@
 #   make sipbench   the SIP benchmark (calls per second vs Kamailio+rtpengine)
 #   make recbench   the recorder benchmark (SIPREC sessions, 0 loss, finalize)
 #   make media      run tally-media in the foreground with etc/tally-media.conf
+#   make demo       a real A/V call through tally-sip + tally-media, recorded by
+#                   tally-recorder (scripts/demo.py; output in demo-out/)
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build check test asan bench sipbench recbench media clean
+.PHONY: all deps build check test asan bench sipbench recbench media demo clean
 
 all: build
 
@@ -52,6 +54,10 @@ recbench: deps
 
 media: build
 	$(BUILD)/src/media/tally-media --config-file=etc/tally-media.conf --foreground
+
+# DEMO_ARGS: e.g. --seconds 20, --out /tmp/demo
+demo: deps build
+	python3 scripts/demo.py --build $(BUILD) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
