@@ -34,6 +34,7 @@ struct finq {
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	struct job *q, **qtail;
+	struct job *done;            /* finished, newest first, for main */
 	unsigned pending;            /* queued + running; main thread */
 	struct mqueue *mq;
 };
@@ -63,20 +64,21 @@ static void *thread_main(void *arg)
 		if (j->err && !j->reason[0])
 			(void)snprintf(j->reason, sizeof(j->reason),
 				       "finalize: %s", strerror(j->err));
-		if (mqueue_push(fq->mq, 1, j)) {
-			log_err("finalize: [%s] cannot report back", j->sf.id);
-			free(j);
-		}
+		/* the result waits in a list, not in the mqueue's pipe: a
+		 * result not taken before shutdown is still ours to free */
+		pthread_mutex_lock(&fq->mtx);
+		j->next = fq->done;
+		fq->done = j;
+		pthread_mutex_unlock(&fq->mtx);
+		if (mqueue_push(fq->mq, 1, NULL))
+			log_err("finalize: [%s] cannot wake the main thread",
+				j->sf.id);
 	}
 	return NULL;
 }
 
-static void mq_handler(int id, void *data, void *arg)
+static void job_done(struct finq *fq, struct job *j)
 {
-	struct finq *fq = arg;
-	struct job *j = data;
-	(void)id;
-
 	--fq->pending;
 	if (!j->err)
 		log_info("finalize: [%s] %zu files, %.1f s of media in %.2f s "
@@ -90,6 +92,28 @@ static void mq_handler(int id, void *data, void *arg)
 	if (j->doneh)
 		j->doneh(j->err, &j->sf, j->reason, j->arg);
 	free(j);
+}
+
+static void mq_handler(int id, void *data, void *arg)
+{
+	struct finq *fq = arg;
+	struct job *j, *next, *rev = NULL;
+	(void)id;
+	(void)data;
+
+	pthread_mutex_lock(&fq->mtx);
+	j = fq->done;
+	fq->done = NULL;
+	pthread_mutex_unlock(&fq->mtx);
+	for (; j; j = next) {          /* oldest first */
+		next = j->next;
+		j->next = rev;
+		rev = j;
+	}
+	for (j = rev; j; j = next) {
+		next = j->next;
+		job_done(fq, j);
+	}
 }
 
 static void destructor(void *arg)
@@ -106,6 +130,11 @@ static void destructor(void *arg)
 	while (fq->q) {
 		struct job *j = fq->q;
 		fq->q = j->next;
+		free(j);
+	}
+	while (fq->done) {
+		struct job *j = fq->done;
+		fq->done = j->next;
 		free(j);
 	}
 	pthread_cond_destroy(&fq->cond);

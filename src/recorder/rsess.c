@@ -272,10 +272,15 @@ void rsess_end(struct rsess *rs, const char *why)
 	hash_unlink(&rs->he);
 	rs->dlg = mem_deref(rs->dlg);
 	srs_acked(rs);
-	if (rs->rxf)
-		rxworker_file_close(rs->rd->rx, rs->rxf, drained, rs);
-	else
+	if (rs->rxf) {
+		struct rxfile *f = rs->rxf;
+
+		rs->rxf = NULL;          /* the receive thread's until drained */
+		rxworker_file_close(rs->rd->rx, f, drained, rs);
+	}
+	else {
 		drained(rs);
+	}
 }
 
 /* Once a second: sessions whose media stopped without a BYE. */

@@ -111,6 +111,7 @@ struct rxworker {
 	struct mqueue *mq;           /* drained files back to main */
 	struct rxstream *byport[65536];
 	struct rxfile *dirty;
+	struct rxfile *drained;      /* closed files for main (mtx) */
 	struct rx_stats st;          /* atomic adds */
 	uint32_t our_ssrc;
 	/* receive arrays */
@@ -456,7 +457,11 @@ static void do_cmd(struct rxworker *w, struct cmd *c)
 		close(c->f->fd);
 		c->f->fd = -1;
 		ADD(files, (uint64_t)-1);
-		(void)mqueue_push(w->mq, 1, c->f);
+		pthread_mutex_lock(&w->mtx);
+		c->f->dirty_next = w->drained;      /* the list main takes */
+		w->drained = c->f;
+		pthread_mutex_unlock(&w->mtx);
+		(void)mqueue_push(w->mq, 1, NULL);
 		break;
 
 	case CMD_STOP:
@@ -515,14 +520,22 @@ static void *thread_main(void *arg)
 
 static void mq_handler(int id, void *data, void *arg)
 {
-	struct rxfile *f = data;
+	struct rxworker *w = arg;
+	struct rxfile *f, *next;
 	(void)id;
-	(void)arg;
+	(void)data;
 
-	if (f->drainedh)
-		f->drainedh(f->arg);
-	free(f->buf);
-	free(f);
+	pthread_mutex_lock(&w->mtx);
+	f = w->drained;
+	w->drained = NULL;
+	pthread_mutex_unlock(&w->mtx);
+	for (; f; f = next) {
+		next = f->dirty_next;
+		if (f->drainedh)
+			f->drainedh(f->arg);
+		free(f->buf);
+		free(f);
+	}
 }
 
 /* Stop the thread; the streams it still held are closed and freed. Files
@@ -554,6 +567,12 @@ void rxworker_shutdown(struct rxworker *w)
 	}
 	w->q = NULL;
 	w->qtail = &w->q;
+	while (w->drained) {              /* closed, never taken by main */
+		struct rxfile *f = w->drained;
+
+		w->drained = f->dirty_next;
+		rxworker_file_free(f);
+	}
 }
 
 void rxworker_file_free(struct rxfile *f)
