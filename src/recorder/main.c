@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <libxml/parser.h>
+#include <libavutil/log.h>
 #include "log.h"
 #include "sipcheck.h"
 #include "catalog.h"
@@ -428,6 +429,7 @@ int main(int argc, char *argv[])
 	}
 	log_route_libre();
 	fd_limits();
+	av_log_set_level(AV_LOG_ERROR);   /* muxer chatter is not news */
 	xmlInitParser();        /* not thread-safe on first use: do it here */
 	list_init(&d.all);
 	err = start();

@@ -32,7 +32,10 @@ captured at the same moment arrive at the same moment, and with --delay
 the SRs still tell the true capture time (for A/V sync tests).
 
 --pause START:END drops every packet (RTP and RTCP) sent between START and
-END seconds, as an SRC does for a=inactive; RTP timestamps keep running.
+END seconds, as an SRC does for a=inactive; RTP timestamps keep running
+(--pause-rtp run, the default) or stand still during the pause, so the
+first packet after it has the timestamp the first one of the pause would
+have had (--pause-rtp stop: senders that stop their clock on hold).
 --delay I:MS delays stream I's packets by MS milliseconds (network delay;
 repeatable).
 
@@ -231,6 +234,15 @@ def lost_in(job):
     return missing
 
 
+def rtp_time(st, t):
+    """Media time T on the stream's RTP clock (seconds): stands still
+    during a --pause-rtp stop pause."""
+    p = st.get("pause")
+    if p and st.get("pause_stop") and t >= p[0]:
+        return t - (min(t, p[1]) - p[0])
+    return t
+
+
 def stream_packets(st, jobs, seconds):
     """Concatenates a stream's runs into one RTP stream (one SSRC, running
     sequence numbers and timestamps) and returns [(media time, pkt)]."""
@@ -249,7 +261,7 @@ def stream_packets(st, jobs, seconds):
                 first_ts = ts
             rel = ((ts - first_ts) & 0xffffffff) / st["clock"]
             t = offset + rel
-            nts = (base + round(t * st["clock"])) & 0xffffffff
+            nts = (base + round(rtp_time(st, t) * st["clock"])) & 0xffffffff
             q = bytearray(p)
             struct.pack_into("!HII", q, 2, seq, nts, st["ssrc"])
             seq = (seq + 1) & 0xffff
@@ -264,7 +276,7 @@ def sr_packet(st, template, t, sent, octets, bye):
     ntp = st["wall0"] + t
     sec = int(ntp) + 2208988800
     frac = int((ntp - int(ntp)) * (1 << 32)) & 0xffffffff
-    rts = (st["ts_base"] + round(t * st["clock"])) & 0xffffffff
+    rts = (st["ts_base"] + round(rtp_time(st, t) * st["clock"])) & 0xffffffff
     sr = struct.pack("!BBHIIIIII", 0x80, 200, 6, st["ssrc"], sec, frac, rts,
                      sent, octets)
     rest = b""
@@ -355,6 +367,8 @@ def main():
     ap.add_argument("--src-port", type=int, default=30000)
     ap.add_argument("--dst-ip", default="127.0.0.1")
     ap.add_argument("--pause", default=None, help="START:END seconds")
+    ap.add_argument("--pause-rtp", choices=("run", "stop"), default="run",
+                    help="RTP clock during the pause")
     ap.add_argument("--delay", action="append", default=[],
                     help="I:MS network delay of stream I (repeatable)")
     ap.add_argument("streams", nargs="+")
@@ -392,6 +406,8 @@ def main():
     ssrcs = random.sample(range(1, 1 << 32), len(streams))
     for i, st in enumerate(streams):
         st["ssrc"] = ssrcs[i]
+        st["pause"] = pause
+        st["pause_stop"] = a.pause_rtp == "stop"
 
     t_start = time.monotonic()
     readrate = None
@@ -484,6 +500,7 @@ def main():
         "start": records[0][0] if records else wall0,
         "end": records[-1][0] if records else wall0,
         "pause": list(pause) if pause else None,
+        "pause_rtp": a.pause_rtp,
         "dst_ip": a.dst_ip,
         "src_ip": src_ip,
         "streams": [],

@@ -26,3 +26,35 @@ tally_unit(test_recapi test_recapi.c ${CMAKE_SOURCE_DIR}/src/recorder/recapi.c
   ${CMAKE_SOURCE_DIR}/src/recorder/catalog.c
   LIBS tallycore PkgConfig::SQLITE m)
 target_include_directories(test_recapi PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
+# session.json: sessfile.c compiled in directly (not tallyrec_lib)
+tally_unit(test_sessfile test_sessfile.c ${CMAKE_SOURCE_DIR}/src/recorder/sessfile.c
+  LIBS tallycore m)
+target_include_directories(test_sessfile PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
+# the finalizer (session folder -> mp4/webm/mkv/wav): its sources and the
+# depacketizers compiled in directly; media from tests/tools/mkrtp.py,
+# files checked with ffprobe/ffmpeg
+set(FINALIZE_SRCS ${CMAKE_SOURCE_DIR}/src/recorder/finalize.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/parties.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/outputs.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/timeline.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/avsync.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/frames.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/audtrack.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/vidtrack.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/avout.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/wavout.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/pcapread.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/sessfile.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/depack.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/depack_h264.c
+  ${CMAKE_SOURCE_DIR}/src/recorder/depack_vp8.c)
+tally_unit(test_finalize test_finalize.c ${FINALIZE_SRCS}
+  LIBS tallycore PkgConfig::AV m)
+target_include_directories(test_finalize PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
+target_compile_definitions(test_finalize PRIVATE
+  TALLY_MKRTP="${CMAKE_SOURCE_DIR}/tests/tools/mkrtp.py")
+set_tests_properties(test_finalize PROPERTIES TIMEOUT 120)
+# the capture reader: pcaps built byte by byte
+tally_unit(test_pcapread test_pcapread.c ${CMAKE_SOURCE_DIR}/src/recorder/pcapread.c
+  LIBS tallycore)
+target_include_directories(test_pcapread PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
