@@ -120,3 +120,31 @@ void log_route_libre(void)
 	dbg_init(DBG_INFO, DBG_NONE);
 	dbg_handler_set(libre_print, NULL);
 }
+
+void log_re(int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	(void)re_vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_write(level, "%s", line);
+}
+
+int log_safe(struct re_printf *pf, const struct pl *pl)
+{
+	size_t i, n = pl->l > 120 ? 120 : pl->l;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		char c = pl->p[i];
+
+		err = re_hprintf(pf, "%c", (c >= 0x20 && c < 0x7f) ? c : '?');
+	}
+	if (!err && n < pl->l)
+		err = re_hprintf(pf, "...");
+	return err;
+}

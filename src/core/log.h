@@ -33,6 +33,14 @@ int  log_open_file(const char *path);
 /* Route libre's own dbg output into this log. */
 void log_route_libre(void);
 
+struct re_printf;
+struct pl;
+/* Format with libre's printf (%r, %J, %m, %H...), then log. */
+void log_re(int level, const char *fmt, ...);
+/* %H printer for network input in a log line: printable ASCII only, at
+ * most 120 bytes, so a request cannot forge or garble log lines. */
+int log_safe(struct re_printf *pf, const struct pl *pl);
+
 void log_write(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_vwrite(int level, const char *fmt, va_list ap);

@@ -25,6 +25,7 @@
 #include <libxml/parser.h>
 #include <libavutil/log.h>
 #include "log.h"
+#include "proc.h"
 #include "sipcheck.h"
 #include "catalog.h"
 #include "recapi.h"
@@ -392,6 +393,7 @@ static void fd_limits(void)
 
 int main(int argc, char *argv[])
 {
+	struct proc_opts po = {.prog = "tally-recorder"};
 	bool exit_now = false;
 	int err;
 
@@ -404,30 +406,13 @@ int main(int argc, char *argv[])
 		return 2;
 	if (exit_now)
 		return 0;
-	log_level_set((int)d.conf.log_level);
-	if (d.conf.log_file[0] && (err = log_open_file(d.conf.log_file))) {
-		fprintf(stderr, "tally-recorder: cannot open log %s: %s\n",
-			d.conf.log_file, strerror(err));
-		return 2;
-	}
-	if (!d.conf.foreground && daemon(1, d.conf.log_file[0] ? 0 : 1)) {
-		perror("tally-recorder: daemon");
-		return 1;
-	}
-	if (d.conf.pidfile[0]) {
-		FILE *f = fopen(d.conf.pidfile, "w");
-		if (f) {
-			fprintf(f, "%d\n", (int)getpid());
-			fclose(f);
-		}
-	}
-	signal(SIGPIPE, SIG_IGN);
-	err = libre_init();
-	if (err) {
-		log_err("recorder: libre_init: %s", strerror(err));
-		return 1;
-	}
-	log_route_libre();
+	po.log_level = (int)d.conf.log_level;
+	po.log_file = d.conf.log_file;
+	po.foreground = d.conf.foreground;
+	po.pidfile = d.conf.pidfile;
+	err = proc_start(&po);
+	if (err)
+		return err;
 	fd_limits();
 	av_log_set_level(AV_LOG_ERROR);   /* muxer chatter is not news */
 	xmlInitParser();        /* not thread-safe on first use: do it here */
@@ -438,7 +423,6 @@ int main(int argc, char *argv[])
 	stop();
 	libre_close();
 	xmlCleanupParser();
-	if (d.conf.pidfile[0])
-		unlink(d.conf.pidfile);
+	proc_stop(&po);
 	return err ? 1 : 0;
 }

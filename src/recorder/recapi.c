@@ -103,37 +103,6 @@ struct recapi {
 	struct recapi_stats st;
 };
 
-/* tally's log formats with libc's printf; these lines want libre's %J,
- * %H and %m, so they are formatted here first. */
-static void rlog(int level, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!log_enabled(level))
-		return;
-	va_start(ap, fmt);
-	(void)re_vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log_write(level, "%s", line);
-}
-
-/* Network input in a log line: printable ASCII only, at most 120 bytes. */
-static int logsafe(struct re_printf *pf, const struct pl *pl)
-{
-	size_t i, n = pl->l > 120 ? 120 : pl->l;
-	int err = 0;
-
-	for (i = 0; i < n && !err; i++) {
-		char c = pl->p[i];
-
-		err = re_hprintf(pf, "%c", (c >= 0x20 && c < 0x7f) ? c : '?');
-	}
-	if (!err && n < pl->l)
-		err = re_hprintf(pf, "...");
-	return err;
-}
-
 /* ---- replies ---- */
 
 /* Send BODY (LEN bytes, JSON) with status SCODE and extra header lines
@@ -162,7 +131,7 @@ static uint16_t reply_body(struct recapi *api, struct http_conn *conn,
 			 "%b",
 			 ctype, xhdrs ? xhdrs : "", len, body, len);
 	if (err) {
-		rlog(LOG_LVL_WARN, "recapi: reply %u to %J failed: %m", scode,
+		log_re(LOG_LVL_WARN, "recapi: reply %u to %J failed: %m", scode,
 		     http_conn_peer(conn), err);
 		http_conn_close(conn);
 	}
@@ -582,7 +551,7 @@ static uint16_t get_list(struct recapi *api, struct http_conn *conn,
 	if (!err)
 		err = mbuf_write_str(mb, "\n");
 	if (err) {
-		rlog(LOG_LVL_WARN, "recapi: search: %m", err);
+		log_re(LOG_LVL_WARN, "recapi: search: %m", err);
 		sc = reply_error(api, conn, err == EBUSY ? 503 : 500,
 				 err == EBUSY ? "Service Unavailable" :
 				 "Internal Server Error",
@@ -700,7 +669,7 @@ static int folder_resolve(const struct recapi *api, const char *dir,
 	if (!realpath(dir, rp))
 		return errno;
 	if (!under_root(api, rp)) {
-		rlog(LOG_LVL_WARN, "recapi: folder %s resolves to %s, outside "
+		log_re(LOG_LVL_WARN, "recapi: folder %s resolves to %s, outside "
 		     "the storage root %s", dir, rp, api->root);
 		return EPERM;
 	}
@@ -759,7 +728,7 @@ static uint16_t delete_rec(struct recapi *api, struct http_conn *conn,
 				   "the recording is being finalized");
 	err = folder_remove(api, dir);
 	if (err) {
-		rlog(LOG_LVL_ERROR, "recapi: [%s] delete %s: %m", id, dir,
+		log_re(LOG_LVL_ERROR, "recapi: [%s] delete %s: %m", id, dir,
 		     err);
 		return reply_error(api, conn, 500, "Internal Server Error",
 				   NULL, err == EPERM ?
@@ -771,7 +740,7 @@ static uint16_t delete_rec(struct recapi *api, struct http_conn *conn,
 		return reply_error(api, conn, 500, "Internal Server Error",
 				   NULL, "the catalog failed");
 	++api->st.deleted;
-	rlog(LOG_LVL_INFO, "recapi: [%s] deleted (%s)", id, dir);
+	log_re(LOG_LVL_INFO, "recapi: [%s] deleted (%s)", id, dir);
 	n = re_snprintf(body, sizeof(body), "{\"id\":%H,\"deleted\":true}\n",
 			catalog_jstr, id);
 	return reply_body(api, conn, 200, "OK", "application/json", NULL,
@@ -851,7 +820,7 @@ static uint16_t file_open(struct recapi *api, const char *id,
 	close(dfd);
 	if (fd < 0) {
 		if (err != ENOENT && err != ELOOP && err != ENOTDIR)
-			rlog(LOG_LVL_WARN, "recapi: [%s] open %s: %m", id,
+			log_re(LOG_LVL_WARN, "recapi: [%s] open %s: %m", id,
 			     name, err);
 		*what = "no such file";
 		return 404;
@@ -1013,8 +982,8 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 	/* a download takes the connection over: keep the peer for the log */
 	sa_cpy(&peer, http_conn_peer(conn));
 	scode = handle(api, conn, msg);
-	rlog(LOG_LVL_DEBUG, "recapi: %J %H %H -> %u", &peer, logsafe,
-	     &msg->met, logsafe, &msg->path, scode);
+	log_re(LOG_LVL_DEBUG, "recapi: %J %H %H -> %u", &peer, log_safe,
+	     &msg->met, log_safe, &msg->path, scode);
 }
 
 /* ---- lifetime ---- */
@@ -1054,13 +1023,13 @@ int recapi_alloc(struct recapi **apip, const struct recapi_params *prm)
 	str_ncpy(api->token, prm->token, sizeof(api->token));
 	if (!realpath(prm->storage, api->root)) {
 		err = errno;
-		rlog(LOG_LVL_ERROR, "recapi: storage %s: %m", prm->storage,
+		log_re(LOG_LVL_ERROR, "recapi: storage %s: %m", prm->storage,
 		     err);
 		goto out;
 	}
 	err = http_listen(&api->hs, prm->laddr, request_h, api);
 	if (err) {
-		rlog(LOG_LVL_ERROR, "recapi: listen on %J: %m", prm->laddr,
+		log_re(LOG_LVL_ERROR, "recapi: listen on %J: %m", prm->laddr,
 		     err);
 		goto out;
 	}
@@ -1069,7 +1038,7 @@ int recapi_alloc(struct recapi **apip, const struct recapi_params *prm)
 
 		if (recapi_laddr(api, &local))
 			sa_cpy(&local, prm->laddr);
-		rlog(LOG_LVL_INFO, "recapi: listening on %J%s", &local,
+		log_re(LOG_LVL_INFO, "recapi: listening on %J%s", &local,
 		     api->token[0] ? "" : " (no token: open to anyone who "
 		     "can connect)");
 	}

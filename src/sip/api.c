@@ -50,38 +50,6 @@ struct api *api_active(void)
 	return api_cur;
 }
 
-/* tally's log formats with libc's printf; API lines want libre's %r (pl),
- * %J (sa) and %m (errno), so they are formatted here first. */
-void api_log(int level, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!log_enabled(level))
-		return;
-	va_start(ap, fmt);
-	(void)re_vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log_write(level, "%s", line);
-}
-
-/* Network input in a log line: printable ASCII only, at most 120 bytes,
- * so a request cannot forge or garble log lines. */
-static int logsafe(struct re_printf *pf, const struct pl *pl)
-{
-	size_t i, n = pl->l > 120 ? 120 : pl->l;
-	int err = 0;
-
-	for (i = 0; i < n && !err; i++) {
-		char c = pl->p[i];
-
-		err = re_hprintf(pf, "%c", (c >= 0x20 && c < 0x7f) ? c : '?');
-	}
-	if (!err && n < pl->l)
-		err = re_hprintf(pf, "...");
-	return err;
-}
-
 /* ---- replies ---- */
 
 struct jerr {
@@ -123,7 +91,7 @@ static uint16_t reply_json(struct api *api, struct http_conn *conn,
 				 "%b",
 				 xhdrs ? xhdrs : "", mb->end, mb->buf, mb->end);
 	if (err) {
-		api_log(LOG_LVL_WARN, "api: reply %u to %J failed: %m", scode,
+		log_re(LOG_LVL_WARN, "api: reply %u to %J failed: %m", scode,
 			 http_conn_peer(conn), err);
 		http_conn_close(conn);
 	}
@@ -264,7 +232,7 @@ static uint16_t get_events(struct api *api, struct http_conn *conn,
 				   "Retry-After: 10\r\n",
 				   "too many event clients");
 	default:
-		api_log(LOG_LVL_WARN, "api: event stream for %J: %m", http_conn_peer(conn),
+		log_re(LOG_LVL_WARN, "api: event stream for %J: %m", http_conn_peer(conn),
 			 err);
 		return reply_error(api, conn, 500, "Internal Server Error",
 				   NULL, "cannot open the event stream");
@@ -357,8 +325,8 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 		break;
 	}
  out:
-	api_log(LOG_LVL_DEBUG, "api: %J %H %H -> %u", &peer, logsafe,
-		&msg->met, logsafe, &msg->path, scode);
+	log_re(LOG_LVL_DEBUG, "api: %J %H %H -> %u", &peer, log_safe,
+		&msg->met, log_safe, &msg->path, scode);
 }
 
 /* ---- lifetime ---- */
@@ -410,7 +378,7 @@ int api_alloc(struct api **ap, const char *listen, const char *token,
 	if (err)
 		goto out;
 	api_cur = api;
-	api_log(LOG_LVL_INFO, "api: listening on %J", &laddr);
+	log_re(LOG_LVL_INFO, "api: listening on %J", &laddr);
  out:
 	if (err)
 		mem_deref(api);

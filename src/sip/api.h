@@ -43,8 +43,6 @@ struct api {
 
 /* api.c: the api that receives api_call_event()s without ARG, or NULL. */
 struct api *api_active(void);
-/* api.c: log a line formatted by libre (%r, %J, %m, %H work). */
-void api_log(int level, const char *fmt, ...);
 
 /* events.c: take over the HTTP connection of an authorised GET
  * /api/v1/events as a WebSocket event stream. 0, or an errno after which

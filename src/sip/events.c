@@ -54,7 +54,7 @@ static void close_h(int err, void *arg)
 {
 	struct evclient *c = arg;
 
-	api_log(LOG_LVL_DEBUG, "api: event client %J closed after %llu "
+	log_re(LOG_LVL_DEBUG, "api: event client %J closed after %llu "
 		"frames (%m)", &c->peer, (unsigned long long)c->frames, err);
 	mem_deref(c);
 }
@@ -87,7 +87,7 @@ int api_events_accept(struct api *api, struct http_conn *conn,
 	tcp_conn_txqsz_set(websock_tcp(c->wc), API_WS_TXQ_MAX);
 	list_append(&api->clients, &c->le, c);
 	++api->st.ws_accepted;
-	api_log(LOG_LVL_DEBUG, "api: event client %J connected (%u now)",
+	log_re(LOG_LVL_DEBUG, "api: event client %J connected (%u now)",
 		&c->peer, list_count(&api->clients));
 	return 0;
 }
@@ -146,7 +146,7 @@ void api_call_event(const char *type, const struct bcall *call, void *arg)
 		return;
 	err = mbuf_printf(mb, "%H", event_print, &ev);
 	if (err) {
-		api_log(LOG_LVL_WARN, "api: [%s] cannot print event %s: %m",
+		log_re(LOG_LVL_WARN, "api: [%s] cannot print event %s: %m",
 			call->callid, type, err);
 		goto out;
 	}
@@ -159,7 +159,7 @@ void api_call_event(const char *type, const struct bcall *call, void *arg)
 				   mb->end);
 		if (err) {
 			++api->st.ws_dropped;
-			api_log(LOG_LVL_WARN, "api: event client %J dropped "
+			log_re(LOG_LVL_WARN, "api: event client %J dropped "
 				"(%s): %m", &c->peer,
 				err == ENOSPC ? "not reading" : "send failed",
 				err);

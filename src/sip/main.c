@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "log.h"
+#include "proc.h"
 #include "b2bua.h"
 #include "sipcheck.h"
 
@@ -301,6 +302,7 @@ static void stop(void)
 
 int main(int argc, char *argv[])
 {
+	struct proc_opts po = {.prog = "tally-sip"};
 	bool exit_now = false;
 	int err;
 
@@ -310,35 +312,19 @@ int main(int argc, char *argv[])
 		return 2;
 	if (exit_now)
 		return 0;
-	log_level_set((int)d.conf.log_level);
-	if (d.conf.log_file[0] && (err = log_open_file(d.conf.log_file))) {
-		fprintf(stderr, "tally-sip: cannot open log %s: %s\n",
-			d.conf.log_file, strerror(err));
-		return 2;
-	}
-	if (!d.conf.foreground && daemon(1, d.conf.log_file[0] ? 0 : 1)) {
-		perror("tally-sip: daemon");
-		return 1;
-	}
-	if (d.conf.pidfile[0]) {
-		FILE *f = fopen(d.conf.pidfile, "w");
-		if (f) {
-			fprintf(f, "%d\n", (int)getpid());
-			fclose(f);
-		}
-	}
-	signal(SIGPIPE, SIG_IGN);
-	err = libre_init();
+	po.log_level = (int)d.conf.log_level;
+	po.log_file = d.conf.log_file;
+	po.foreground = d.conf.foreground;
+	po.pidfile = d.conf.pidfile;
+	err = proc_start(&po);
 	if (err)
-		return 1;
-	log_route_libre();
+		return err;
 
 	err = start();
 	if (!err)
 		err = re_main(on_signal);
 	stop();
 	libre_close();
-	if (d.conf.pidfile[0])
-		unlink(d.conf.pidfile);
+	proc_stop(&po);
 	return err ? 1 : 0;
 }
