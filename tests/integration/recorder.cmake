@@ -11,3 +11,6 @@ tally_pytest(rec_badinput rec_badinput.py 300)
 tally_pytest(rec_sipp rec_sipp.py 300)
 # kill -9 mid-session: media.pcap keeps every packet read, restart recovers.
 tally_pytest(rec_crash rec_crash.py 180)
+# limits (503 at max-sessions and below the disk floor), PLI/FIR to video
+# senders, in-dialog UPDATE pause/resume
+tally_pytest(rec_limits rec_limits.py 120)
