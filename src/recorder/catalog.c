@@ -642,6 +642,12 @@ static int detail_print(struct mbuf *mb, const struct sessfile *sf)
 		err |= refs_print(mb, p->send, p->nsend);
 		err |= mbuf_write_str(mb, ",\"recv\":");
 		err |= refs_print(mb, p->recv, p->nrecv);
+		if (p->left) {
+			struct pl lt = FPL(p->left_time);
+
+			err |= mbuf_printf(mb, ",\"left\":true,\"left_time\":%H",
+					   catalog_jpl, &lt);
+		}
 		err |= mbuf_write_str(mb, "}");
 	}
 	err |= mbuf_write_str(mb, "],\"streams\":[");

@@ -782,6 +782,8 @@ void rsmeta_to_sessfile(const struct rsmeta *m, struct sessfile *sf)
 		str_copy(sp->id, sizeof(sp->id), p->id);
 		str_copy(sp->aor, sizeof(sp->aor), p->aor);
 		str_copy(sp->name, sizeof(sp->name), p->name);
+		sp->left = p->left;
+		str_copy(sp->left_time, sizeof(sp->left_time), p->left_time);
 
 		for (j = 0; j < p->nsend; j++)
 			label_add(m, p->send[j], sp->send, &sp->nsend);

@@ -205,6 +205,10 @@ static void write_doc(FILE *f, const struct sessfile *sf)
 		write_list(f, (char (*)[SF_ID_MAX])p->send, p->nsend);
 		fputs(",\"recv\":", f);
 		write_list(f, (char (*)[SF_ID_MAX])p->recv, p->nrecv);
+		if (p->left) {
+			fputs(",\"left\":true,\"left_time\":", f);
+			jstr(f, p->left_time);
+		}
 		fputs(i + 1 < sf->nparts ? "},\n" : "}\n", f);
 	}
 	fputs("  ],\n  \"files\": [\n", f);
@@ -391,6 +395,9 @@ static void read_doc(const struct odict *o, struct sessfile *sf)
 				     p->send, SF_REFS_MAX);
 		p->nrecv = read_list(get_obj(e->u.odict, "recv", ODICT_ARRAY),
 				     p->recv, SF_REFS_MAX);
+		p->left = get_bool(e->u.odict, "left");
+		get_str(e->u.odict, "left_time", p->left_time,
+			sizeof(p->left_time));
 		++sf->nparts;
 	}
 	arr = get_obj(o, "files", ODICT_ARRAY);

@@ -61,6 +61,8 @@ struct sf_participant {
 	size_t nsend;
 	char recv[SF_REFS_MAX][SF_ID_MAX];  /* labels of streams it receives */
 	size_t nrecv;
+	bool left;                       /* disassociated (RFC 7865) */
+	char left_time[SF_ID_MAX];       /* its disassociate-time, "" if none */
 };
 
 struct sf_file {

@@ -120,6 +120,10 @@ static void fill(struct sessfile *sf)
 		p->nrecv = i == 1 ? SF_REFS_MAX : (i + 1) % 3;
 		for (j = 0; j < p->nrecv; j++)
 			snprintf(p->recv[j], SF_ID_MAX, "r%zu-%zu", i, j);
+		p->left = i % 4 == 1;
+		if (p->left)
+			snprintf(p->left_time, sizeof(p->left_time),
+				 "2010-12-16T23:41:%02zuZ", i);
 	}
 
 	sf->nfiles = SF_STREAMS_MAX;
@@ -196,6 +200,8 @@ static void assert_same(const struct sessfile *a, const struct sessfile *b)
 		assert_int_equal(x->nrecv, y->nrecv);
 		for (j = 0; j < x->nrecv; j++)
 			assert_string_equal(x->recv[j], y->recv[j]);
+		assert_int_equal(x->left, y->left);
+		assert_string_equal(x->left_time, y->left_time);
 	}
 
 	assert_int_equal(a->nfiles, b->nfiles);
