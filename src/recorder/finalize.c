@@ -160,6 +160,15 @@ static void stream_codec(struct fin_stream *fs)
 
 /* --- 4, 5: timeline, tracks, outputs --- */
 
+/* The longest timeline SF can have: its span (first 200 OK to BYE) plus
+ * five minutes, or a day when the span is unknown. */
+static double max_length(const struct sessfile *sf)
+{
+	if (sf->started > 0 && sf->stopped > sf->started)
+		return sf->stopped - sf->started + 300.0;
+	return 86400.0;
+}
+
 static void timeline(struct fin_run *run)
 {
 	double first = INFINITY, end = -INFINITY;
@@ -414,6 +423,16 @@ int finalize_session(const char *dir, struct sessfile *sf,
 
 	fin_parties(run);
 	timeline(run);
+	if (run->length > max_length(sf)) {
+		/* a wall-clock step while recording, or a damaged capture:
+		 * hours of silence to encode would stall the finalize thread.
+		 * The capture stays, the session fails with this reason. */
+		(void)snprintf(what, sizeof(what), "timeline of %.0f s "
+			       "for a session of %.0f s (clock jump?)",
+			       run->length, sf->stopped - sf->started);
+		err = EFBIG;
+		goto out;
+	}
 
 	err = tracks_make(run);
 	if (err)
