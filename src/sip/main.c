@@ -117,22 +117,6 @@ static int self_probe(const struct sa *laddr)
 	return err;
 }
 
-static bool known_method(const struct pl *met)
-{
-	static const char *const known[] = {
-		"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE",
-		"REGISTER", "MESSAGE", "NOTIFY", "SUBSCRIBE", "PUBLISH",
-		"REFER", "PRACK", NULL
-	};
-	const char *const *k;
-
-	for (k = known; *k; k++) {
-		if (!pl_strcmp(met, *k))
-			return true;
-	}
-	return false;
-}
-
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
 	char unsup[256];
@@ -148,18 +132,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		log_info("sip: [%.*s] %.*s refused: %u %s",
 			 (int)msg->callid.l, msg->callid.p, (int)msg->met.l,
 			 msg->met.p, scode, reason);
-		if (!pl_strcmp(&msg->met, "ACK"))
-			return true;
-		if (scode == 420)
-			(void)sip_replyf(d.sip, msg, scode, reason,
-					 "Unsupported: %s\r\n"
-					 "Content-Length: 0\r\n\r\n", unsup);
-		else if (scode == 406)
-			(void)sip_replyf(d.sip, msg, scode, "Not Acceptable",
-					 "Warning: 399 tally \"%s\"\r\n"
-					 "Content-Length: 0\r\n\r\n", reason);
-		else
-			(void)sip_reply(d.sip, msg, scode, reason);
+		sipcheck_refuse(d.sip, msg, scode, reason, unsup);
 		return true;
 	}
 
@@ -188,18 +161,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 				 "Content-Length: 0\r\n\r\n");
 		return true;
 	}
-	if (!pl_strcmp(&msg->met, "ACK"))
-		return true;
-	if (!pl_strcmp(&msg->met, "CANCEL")) {
-		(void)sip_reply(d.sip, msg, 481, "Call/Transaction Does Not Exist");
-		return true;
-	}
-	if (known_method(&msg->met))
-		(void)sip_replyf(d.sip, msg, 405, "Method Not Allowed",
-				 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
-	else
-		(void)sip_replyf(d.sip, msg, 501, "Not Implemented",
-				 "Allow: " ALLOW "\r\nContent-Length: 0\r\n\r\n");
+	sipcheck_unhandled(d.sip, msg, ALLOW);
 	return true;
 }
 

@@ -244,3 +244,54 @@ uint16_t sipcheck_request(const struct sip_msg *msg, char *unsupported,
 	}
 	return 0;
 }
+
+void sipcheck_refuse(struct sip *sip, const struct sip_msg *msg,
+		     uint16_t scode, const char *reason,
+		     const char *unsupported)
+{
+	if (!pl_strcmp(&msg->met, "ACK"))
+		return;
+	if (scode == 420)
+		(void)sip_replyf(sip, msg, scode, reason,
+				 "Unsupported: %s\r\n"
+				 "Content-Length: 0\r\n\r\n", unsupported);
+	else if (scode == 406)
+		(void)sip_replyf(sip, msg, scode, "Not Acceptable",
+				 "Warning: 399 tally \"%s\"\r\n"
+				 "Content-Length: 0\r\n\r\n", reason);
+	else
+		(void)sip_reply(sip, msg, scode, reason);
+}
+
+/* RFC 3261 methods and their extensions */
+static bool known_method(const struct pl *met)
+{
+	static const char *const known[] = {
+		"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE",
+		"REGISTER", "MESSAGE", "NOTIFY", "SUBSCRIBE", "PUBLISH",
+		"REFER", "PRACK", NULL
+	};
+	const char *const *k;
+
+	for (k = known; *k; k++)
+		if (!pl_strcmp(met, *k))
+			return true;
+	return false;
+}
+
+void sipcheck_unhandled(struct sip *sip, const struct sip_msg *msg,
+			const char *allow)
+{
+	if (!pl_strcmp(&msg->met, "ACK"))
+		return;
+	if (!pl_strcmp(&msg->met, "CANCEL"))
+		(void)sip_reply(sip, msg, 481, "Call/Transaction Does Not Exist");
+	else if (known_method(&msg->met))
+		(void)sip_replyf(sip, msg, 405, "Method Not Allowed",
+				 "Allow: %s\r\nContent-Length: 0\r\n\r\n",
+				 allow);
+	else
+		(void)sip_replyf(sip, msg, 501, "Not Implemented",
+				 "Allow: %s\r\nContent-Length: 0\r\n\r\n",
+				 allow);
+}
