@@ -14,8 +14,10 @@ target_include_directories(test_rsmeta PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
 set(DEPACK_SRCS ${CMAKE_SOURCE_DIR}/src/recorder/depack.c
   ${CMAKE_SOURCE_DIR}/src/recorder/depack_h264.c
   ${CMAKE_SOURCE_DIR}/src/recorder/depack_vp8.c)
-tally_unit(test_depack test_depack.c ${DEPACK_SRCS} LIBS tallycore PkgConfig::AV)
+tally_unit(test_depack test_depack.c ${DEPACK_SRCS} LIBS tallycore)
 target_include_directories(test_depack PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
+tally_unit(test_depack_media test_depack_media.c ${DEPACK_SRCS} LIBS tallycore PkgConfig::AV)
+target_include_directories(test_depack_media PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
 # recordings catalog (SQLite) and the HTTP API + page: their sources compiled
 # in directly (not tallyrec_lib)
 tally_unit(test_catalog test_catalog.c ${CMAKE_SOURCE_DIR}/src/recorder/catalog.c
