@@ -2,8 +2,10 @@
  * policy.c: what a recording session may record, from configuration.
  *
  * Rules are "pattern=media" lines, tried in order; the first rule whose glob
- * pattern (fnmatch, case-insensitive) matches any participant's AOR, or the
- * SRC's From URI, decides. No match: default-media.
+ * pattern (fnmatch, case-insensitive) matches any participant's AOR
+ * decides; if none does, the first rule matching the SRC's From URI (the
+ * participants are who the recording is about, the SRC only carries it).
+ * No match: default-media.
  *
  *   policy = sip:*@support.example.com=audio       agents: audio only
  *   policy = sip:+4930*=audio+video                a DN range: everything
@@ -130,11 +132,16 @@ enum rec_media policy_decide(const struct policy *p, const char *const *aors,
 	size_t i, j;
 
 	for (i = 0; i < p->n; i++) {
-		bool hit = match(p->rules[i].pat, from);
-
-		for (j = 0; !hit && j < n; j++)
-			hit = match(p->rules[i].pat, aors[j]);
-		if (hit) {
+		for (j = 0; j < n; j++) {
+			if (match(p->rules[i].pat, aors[j])) {
+				if (rule)
+					*rule = p->rules[i].pat;
+				return p->rules[i].media;
+			}
+		}
+	}
+	for (i = 0; i < p->n; i++) {
+		if (match(p->rules[i].pat, from)) {
 			if (rule)
 				*rule = p->rules[i].pat;
 			return p->rules[i].media;

@@ -63,7 +63,9 @@ enum rec_media { REC_NONE = 0, REC_AUDIO = 1, REC_AUDIO_VIDEO = 3 };
 struct policy;
 int policy_alloc(struct policy **pp, const char *lines, const char *def);
 /* What to record for a session whose participants' AORs are AORS (N) and
- * whose SRC is FROM. *RULE names the rule that matched (or "default"). */
+ * whose SRC is FROM (may be NULL): the first rule matching an AOR, else the
+ * first matching FROM, else the default. *RULE names the rule that
+ * matched (or "default"). */
 enum rec_media policy_decide(const struct policy *p, const char *const *aors,
 			     size_t n, const char *from, const char **rule);
 const char *rec_media_name(enum rec_media m);
@@ -164,16 +166,13 @@ struct rsess {
 	/* our 2xx to an INVITE, resent over UDP until its ACK */
 	struct mbuf *ok_mb;
 	struct sa ok_dst;
-	struct sip_conn *ok_conn;
 	struct udp_sock *ok_sock;
 	enum sip_transp ok_tp;
 	unsigned ok_txc;
 	uint64_t ok_next;
 	uint32_t ok_cseq;
-	struct tmr tmr;
 	enum rec_media allow;     /* policy decision at the INVITE */
 	bool ending;              /* BYE seen or timed out: draining */
-	char logid[32];
 	char ftag[128];           /* From tag of the initial INVITE */
 	uint32_t inv_cseq;
 };
@@ -217,6 +216,13 @@ int  rsess_alloc(struct rsess **rsp, struct recd *rd, const struct sip_msg *msg)
 struct rsess *rsess_find(struct recd *rd, const struct sip_msg *msg);
 /* The session an initial INVITE (retransmitted) already made, or NULL. */
 struct rsess *rsess_find_initial(struct recd *rd, const struct sip_msg *msg);
+/* Write SF to DIR/session.json and mirror it in the catalog: the one way
+ * a session's state is stored. */
+int  recd_store(struct recd *rd, const char *dir, const struct sessfile *sf);
+/* The finalizer's verdict on SF (files listed): complete, or failed with
+ * REASON; counted and stored. */
+void recd_finalized(struct recd *rd, const char *dir, struct sessfile *sf,
+		    int err, const char *reason);
 int  rsess_save(struct rsess *rs);
 /* Write BODY into the folder as PREFIX-NNN.EXT (counter in *N). */
 void rsess_keep(struct rsess *rs, const char *prefix, const char *ext,
@@ -240,7 +246,6 @@ void srs_acked(struct rsess *rs);
 
 /* recover.c */
 int recover_storage(struct recd *rd);
-void recd_finalize(struct rsess *rs);
 void recd_finalize_dir(struct recd *rd, const char *dir,
 		       const struct sessfile *sf);
 

@@ -27,21 +27,7 @@ static void done(int err, const struct sessfile *sf, const char *reason,
 	struct rjob *j = arg;
 	struct sessfile out = *sf;
 
-	if (err) {
-		out.state = SF_FAILED;
-		(void)snprintf(out.reason, sizeof(out.reason), "%s", reason);
-		++j->rd->st.failed;
-	}
-	else {
-		out.state = SF_COMPLETE;
-		++j->rd->st.finalized;
-	}
-	log_info("recover: [%s] %s%s%s", out.id, sf_state_name(out.state),
-		 err ? ": " : "", err ? reason : "");
-	if (sessfile_save(j->dir, &out))
-		log_err("recover: [%s] cannot write session.json", out.id);
-	if (j->rd->cat)
-		(void)catalog_sync(j->rd->cat, &out, j->dir);
+	recd_finalized(j->rd, j->dir, &out, err, reason);
 	free(j);
 }
 
@@ -68,11 +54,12 @@ void recd_finalize_dir(struct recd *rd, const char *dir,
 		if (tmp.stopped < tmp.started)
 			tmp.stopped = tmp.started;
 	}
-	(void)sessfile_save(dir, &tmp);
-	if (rd->cat)
-		(void)catalog_sync(rd->cat, &tmp, dir);
-	if (finq_push(rd->fq, dir, &tmp, done, j))
+	(void)recd_store(rd, dir, &tmp);
+	if (finq_push(rd->fq, dir, &tmp, done, j)) {
+		recd_finalized(rd, dir, &tmp, ENOMEM,
+			       "out of memory queueing finalize");
 		free(j);
+	}
 }
 
 int recover_storage(struct recd *rd)

@@ -39,13 +39,11 @@ static void destructor(void *arg)
 
 	hash_unlink(&rs->he);
 	list_unlink(&rs->le);
-	tmr_cancel(&rs->tmr);
 	for (i = 0; i < rs->nblocks; i++)
 		rxports_put(rs->rd->ports, rs->blocks[i].base, rs->blocks[i].n);
 	mem_deref(rs->dlg);
 	mem_deref(rs->answer);
 	mem_deref(rs->ok_mb);
-	mem_deref(rs->ok_conn);
 	mem_deref(rs->ok_sock);
 	mem_deref(rs->meta);
 }
@@ -75,7 +73,6 @@ int rsess_alloc(struct rsess **rsp, struct recd *rd, const struct sip_msg *msg)
 	rs->inv_cseq = msg->cseq.num;
 	rs->sf.state = SF_RECORDING;
 	rs->sf.started = recd_now();
-	(void)snprintf(rs->logid, sizeof(rs->logid), "%.24s", rs->sf.id + 17);
 	(void)snprintf(rs->dir, sizeof(rs->dir), "%s/%s", rd->conf.storage,
 		       rs->sf.id);
 	if (mkdir(rs->dir, 0750)) {
@@ -135,16 +132,39 @@ struct rsess *rsess_find_initial(struct recd *rd, const struct sip_msg *msg)
 	return NULL;
 }
 
-int rsess_save(struct rsess *rs)
+int recd_store(struct recd *rd, const char *dir, const struct sessfile *sf)
 {
-	int err = sessfile_save(rs->dir, &rs->sf);
+	int err = sessfile_save(dir, sf);
 
 	if (err)
 		log_err("rsess: [%s] cannot write session.json: %s",
-			rs->sf.id, strerror(err));
-	if (rs->rd->cat && catalog_sync(rs->rd->cat, &rs->sf, rs->dir))
-		log_err("rsess: [%s] catalog update failed", rs->sf.id);
+			sf->id, strerror(err));
+	if (rd->cat && catalog_sync(rd->cat, sf, dir))
+		log_err("rsess: [%s] catalog update failed", sf->id);
 	return err;
+}
+
+void recd_finalized(struct recd *rd, const char *dir, struct sessfile *sf,
+		    int err, const char *reason)
+{
+	if (err) {
+		sf->state = SF_FAILED;
+		(void)snprintf(sf->reason, sizeof(sf->reason), "%s", reason);
+		++rd->st.failed;
+		log_warn("rsess: [%s] failed: %s", sf->id, reason);
+	}
+	else {
+		sf->state = SF_COMPLETE;
+		++rd->st.finalized;
+		log_info("rsess: [%s] complete: %zu files", sf->id,
+			 sf->nfiles);
+	}
+	(void)recd_store(rd, dir, sf);
+}
+
+int rsess_save(struct rsess *rs)
+{
+	return recd_store(rs->rd, rs->dir, &rs->sf);
 }
 
 void rsess_keep(struct rsess *rs, const char *prefix, const char *ext,
@@ -214,24 +234,10 @@ static void fin_done(int err, const struct sessfile *sf, const char *reason,
 		     void *arg)
 {
 	struct rsess *rs = arg;
-	struct recd *rd = rs->rd;
 
 	rs->sf.nfiles = sf->nfiles;
 	memcpy(rs->sf.files, sf->files, sizeof(rs->sf.files));
-	if (err) {
-		rs->sf.state = SF_FAILED;
-		(void)snprintf(rs->sf.reason, sizeof(rs->sf.reason), "%s",
-			       reason);
-		++rd->st.failed;
-		log_warn("rsess: [%s] failed: %s", rs->sf.id, reason);
-	}
-	else {
-		rs->sf.state = SF_COMPLETE;
-		++rd->st.finalized;
-		log_info("rsess: [%s] complete: %zu files", rs->sf.id,
-			 rs->sf.nfiles);
-	}
-	(void)rsess_save(rs);
+	recd_finalized(rs->rd, rs->dir, &rs->sf, err, reason);
 	mem_deref(rs);
 }
 
@@ -244,10 +250,8 @@ static void drained(void *arg)
 	rs->sf.state = SF_FINALIZING;
 	(void)rsess_save(rs);
 	if (finq_push(rd->fq, rs->dir, &rs->sf, fin_done, rs)) {
-		rs->sf.state = SF_FAILED;
-		(void)snprintf(rs->sf.reason, sizeof(rs->sf.reason),
+		recd_finalized(rd, rs->dir, &rs->sf, ENOMEM,
 			       "out of memory queueing finalize");
-		(void)rsess_save(rs);
 		mem_deref(rs);
 	}
 }

@@ -296,6 +296,7 @@ static void new_invite(struct recd *rd, const struct sip_msg *msg)
 {
 	char reason[160];
 	const char *why = NULL, *rule = NULL;
+	char from[SF_TEXT_MAX];
 	const char *aors[SF_PARTS_MAX];
 	struct rsmeta *meta = NULL;
 	struct msdp *sdp = NULL;
@@ -350,13 +351,8 @@ static void new_invite(struct recd *rd, const struct sip_msg *msg)
 		goto out;
 	}
 	policy_aors(meta, aors, &naors);
-	allow = policy_decide(rd->policy, aors, naors, NULL, &rule);
-	if (rule && !strcmp(rule, "default")) {
-		char from[SF_TEXT_MAX];
-
-		(void)pl_strcpy(&msg->from.auri, from, sizeof(from));
-		allow = policy_decide(rd->policy, aors, naors, from, &rule);
-	}
+	(void)pl_strcpy(&msg->from.auri, from, sizeof(from));
+	allow = policy_decide(rd->policy, aors, naors, from, &rule);
 	if (allow == REC_NONE) {
 		(void)snprintf(reason, sizeof(reason),
 			       "Not Acceptable Here (policy: not recorded)");

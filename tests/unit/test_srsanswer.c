@@ -37,6 +37,18 @@ static void test_policy_rules(void **state)
 			 REC_AUDIO);
 	mem_deref(p);
 
+	/* participants before the SRC: an AOR rule wins over an earlier
+	 * rule that only the From URI matches */
+	assert_int_equal(policy_alloc(&p, "sip:src@*=none\n"
+				      "*@support.example.com=audio\n",
+				      "audio+video"), 0);
+	assert_int_equal(policy_decide(p, aors, 1, "sip:src@10.0.0.1",
+				       &rule), REC_AUDIO);
+	assert_int_equal(policy_decide(p, aors + 1, 1, "sip:src@10.0.0.1",
+				       &rule), REC_NONE);
+	assert_string_equal(rule, "sip:src@*");
+	mem_deref(p);
+
 	assert_int_equal(policy_alloc(&p, "nomedia\n", "audio"), EINVAL);
 	assert_int_equal(policy_alloc(&p, "x=video\n", "audio"), EINVAL);
 	assert_int_equal(policy_alloc(&p, "", "sometimes"), EINVAL);
