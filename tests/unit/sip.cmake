@@ -10,3 +10,5 @@ tally_unit(test_api test_api.c ${CMAKE_SOURCE_DIR}/src/sip/api.c
   ${CMAKE_SOURCE_DIR}/src/sip/events.c ${CMAKE_SOURCE_DIR}/src/sip/calljson.c
   LIBS tallycore)
 target_include_directories(test_api PRIVATE ${CMAKE_SOURCE_DIR}/src/sip)
+# the timer queue tally-sip puts in place of libre's (includes tmrq.c)
+tally_unit(test_tmrq test_tmrq.c LIBS tallycore)
