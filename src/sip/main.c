@@ -31,8 +31,6 @@ int  ratelimit_alloc(struct ratelimit **rlp, uint32_t rate, uint32_t burst);
  * EBUSY: over the limit again (drop silently). */
 int  ratelimit_check(struct ratelimit *rl, const struct sa *src);
 void sipmsg_init(struct sip *sip, const struct sa *laddr);
-void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
-		  const uint8_t *pkt, size_t len, uint64_t *counter);
 int  b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
 		 struct registrar *reg, struct routes *routes,
 		 const struct sipd_conf *cf, bcall_event_h *eh, void *arg);
@@ -50,26 +48,20 @@ static struct {
 	struct ratelimit *rl;
 	uint64_t limited;
 	uint64_t rejected;
-	uint64_t undecodable;
 	struct udp_helper *uh;
 	struct udp_sock *probe;
 } d;
 
-/* Undecodable datagrams never reach request_h: libre drops them. A UDP
- * helper on libre's SIP socket sees every datagram first and lets
- * sipbad.c answer 400 where the request is readable enough to address. The
- * socket is learnt from the first UDP request (start() sends one to itself). */
+/* sipdecode.c answers what libre cannot decode; a UDP helper on libre's
+ * SIP socket marks each datagram first, so one whose Content-Length
+ * overshoots it is answered rather than awaited. The socket is learnt from
+ * the first UDP request (start() sends one to itself). */
 static bool udp_peek(struct sa *src, struct mbuf *mb, void *arg)
 {
-	const uint8_t *p = mbuf_buf(mb);
-	size_t len = mbuf_get_left(mb);
+	(void)src;
 	(void)arg;
-
-	/* responses are never answered: spare them the trial decode */
-	if (len >= 4 && !memcmp(p, "SIP/", 4))
-		return false;
-	sipbad_check(d.sip, SIP_TRANSP_UDP, src, p, len, &d.undecodable);
-	return false;           /* libre goes on with it either way */
+	sipdecode_datagram(mb);
+	return false;           /* libre goes on with it */
 }
 
 static void udp_hook(const struct sip_msg *msg)
@@ -125,6 +117,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	int rl;
 	(void)arg;
 
+	if (sipdecode_standin(d.sip, msg))
+		return true;
 	udp_hook(msg);
 	scode = sipcheck_request(msg, unsup, sizeof(unsup), &reason);
 	if (scode) {
@@ -237,8 +231,8 @@ static int start(void)
 	    (err = ratelimit_alloc(&d.rl, d.conf.rate_limit, d.conf.rate_burst)))
 		return err;
 	if (self_probe(&laddr))
-		log_warn("sip: no UDP self-probe: malformed UDP requests will "
-			 "not be answered");
+		log_warn("sip: no UDP self-probe: malformed UDP requests whose"
+			 " Content-Length overshoots will not be answered");
 	log_notice("sip: tally-sip %s ready: SIP on %s (udp, tcp), media %s, "
 		   "api %s", TALLY_VERSION, d.conf.sip_listen,
 		   d.conf.media_servers,

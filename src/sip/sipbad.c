@@ -1,22 +1,18 @@
 /*
- * sipbad.c: an answer for requests libre cannot decode.
+ * sipbad.c: the answer to a request libre cannot decode.
  *
- * libre's decoder drops a datagram it cannot parse without a word, which
- * leaves a sender of a malformed request (RFC 4475 3.1.2: extraneous
- * separators, negative or oversized Content-Length, unterminated quotes, ...)
- * retransmitting into silence. For each received UDP datagram this decodes a
- * copy; if that fails and the datagram starts like a request and carries
- * Via, From, To, Call-ID and CSeq lines, it answers 400 statelessly, copying
- * those lines as RFC 3261 8.2.6 asks. Responses and anything less readable
- * are dropped and counted.
+ * sipdecode.c hands over the raw text of every message libre's decoder
+ * refuses (RFC 4475 3.1.2: extraneous separators, <> around the
+ * Request-URI, unterminated quotes, another SIP version, ...). If it starts
+ * like a request and carries Via, From, To, Call-ID and CSeq lines, the
+ * answer is a stateless 400 (505 for another version) copying those lines
+ * as RFC 3261 8.2.6 asks. Responses and anything less readable get nothing.
  */
 #include <string.h>
 #include <re.h>
 #include "log.h"
 
-void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
-		  const uint8_t *pkt, size_t len, uint64_t *counter);
-int  sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len);
+#include "sipcheck.h"
 
 /* Copy every header line named NAME (or its compact form C) to MB. */
 static int copy_lines(struct mbuf *mb, const struct pl *msg, const char *name,
@@ -91,37 +87,4 @@ int sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len)
 	mb->pos = 0;
 	*mbp = mb;
 	return 0;
-}
-
-void sipbad_check(struct sip *sip, enum sip_transp tp, const struct sa *src,
-		  const uint8_t *pkt, size_t len, uint64_t *counter)
-{
-	struct mbuf *copy, *mb = NULL;
-	struct sip_msg *msg = NULL;
-	int err;
-
-	if (tp != SIP_TRANSP_UDP || len < 16)
-		return;
-	copy = mbuf_alloc(len);
-	if (!copy)
-		return;
-	(void)mbuf_write_mem(copy, pkt, len);
-	copy->pos = 0;
-	err = sip_msg_decode(&msg, copy);
-	mem_deref(copy);
-	mem_deref(msg);
-	if (!err)
-		return;                       /* libre will handle it */
-
-	++*counter;
-	if (sipbad_reply(&mb, pkt, len)) {
-		log_debug("sip: undecodable datagram from port %u dropped",
-			  sa_port(src));
-		return;
-	}
-	/* answer where the datagram came from: its Via may be unusable */
-	(void)sip_send(sip, NULL, SIP_TRANSP_UDP, src, mb);
-	log_info("sip: malformed request from port %u answered %s",
-		 sa_port(src), mb->buf[8] == '5' ? "505" : "400");
-	mem_deref(mb);
 }

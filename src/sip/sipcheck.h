@@ -28,4 +28,18 @@ void sipcheck_refuse(struct sip *sip, const struct sip_msg *msg,
 void sipcheck_unhandled(struct sip *sip, const struct sip_msg *msg,
 			const char *allow);
 
+/* The stateless answer to an undecodable request PKT (sipbad.c): *mbp gets
+ * a new 400 (505 for another SIP version) with the request's Via, From, To,
+ * Call-ID and CSeq lines. ENOENT: nothing can be answered; ENOMEM. */
+int  sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len);
+
+/* sipdecode.c, linked into the SIP executables only: it wraps libre's
+ * sip_msg_decode() so undecodable messages reach the request handler as
+ * stand-ins. The UDP receive helper marks each datagram before libre
+ * decodes it; the request handler calls sipdecode_standin() first: true
+ * when MSG was a stand-in (answered or dropped, and counted). */
+void     sipdecode_datagram(const struct mbuf *mb);
+bool     sipdecode_standin(struct sip *sip, const struct sip_msg *msg);
+uint64_t sipdecode_count(void);
+
 #endif
