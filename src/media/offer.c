@@ -267,15 +267,20 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 			goto out;
 		}
 		to = party_find(call, &ttag);
-		if (!to)
+		if (!to) {
+			/* the offer's other party, answering with a new tag:
+			 * first answer, or another fork of a forking proxy
+			 * winning over the one whose early answer came first
+			 * (one callee per call: the newest tag is the party's) */
 			to = from->other;
+			if (to)
+				pl_strcpy(&ttag, to->tag, sizeof(to->tag));
+		}
 		if (!to) {
 			*why = "Unknown to-tag";
 			err = ENOENT;
 			goto out;
 		}
-		if (!to->tag[0])
-			pl_strcpy(&ttag, to->tag, sizeof(to->tag));
 		/* the answer's SDP is the to-tag party's */
 		a.from = to;
 		a.to = from;

@@ -73,6 +73,35 @@ struct bleg *b2bua_leg_find(struct b2bua *b, const struct sip_msg *msg)
 				       leg_cmp, (void *)msg));
 }
 
+static bool callee_leg_cmp(struct le *le, void *arg)
+{
+	const struct bleg *leg = le->data;
+	const struct sip_msg *msg = arg;
+
+	return !leg->uas && leg->dlg &&
+		!pl_strcmp(&msg->callid, sip_dialog_callid(leg->dlg));
+}
+
+/* A response no client transaction took (libre's listener for those): a
+ * 2xx to a callee leg's INVITE, retransmitted after libre ended the
+ * transaction or sent by another UA behind a forking proxy (RFC 3261
+ * 13.2.2.4). true: it was one of ours. */
+bool b2bua_response(struct b2bua *b, const struct sip_msg *msg);
+bool b2bua_response(struct b2bua *b, const struct sip_msg *msg)
+{
+	struct bleg *leg;
+
+	if (msg->scode < 200 || msg->scode >= 300 ||
+	    pl_strcmp(&msg->cseq.met, "INVITE"))
+		return false;
+	leg = list_ledata(hash_lookup(b->legs, hash_joaat_pl(&msg->callid),
+				      callee_leg_cmp, (void *)msg));
+	if (!leg || !leg->cp)
+		return false;
+	invite_stray_2xx(leg->cp, msg);
+	return true;
+}
+
 void b2bua_leg_index(struct b2bua *b, struct bleg *leg, const char *callid)
 {
 	hash_unlink(&leg->he);

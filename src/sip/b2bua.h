@@ -44,6 +44,10 @@ struct bleg {
 	struct bcall_priv *cp;        /* borrowed: owner */
 	bool uas;                     /* leg a: we answered their INVITE */
 	struct sip_dialog *dlg;
+	/* leg b: the INVITE's dialog before any answer; every callee dialog
+	 * is forked from it (libre forks only from an unanswered dialog), so
+	 * answers from a forking proxy's other UAs can be followed */
+	struct sip_dialog *dlg0;
 	enum sip_transp tp;
 	char tag[64];                 /* the party's tag (From on a, To on b) */
 	/* 2xx (re)transmission to this leg until its ACK */
@@ -80,6 +84,7 @@ struct bcall_priv {
 	struct sip_strans *inv_st;    /* its server transaction */
 	struct sip_request *inv_out;  /* INVITE to the callee */
 	uint32_t inv_cseq;
+	char fork_byed[64];           /* To-tag of the last extra fork we BYEd */
 	struct ngc_req *ng;           /* pending ng step of the initial INVITE */
 	struct mediasrv *ms;          /* borrowed, for the call's life */
 	char target[256];             /* where the callee leg goes */
@@ -106,6 +111,10 @@ void bcall_event(struct bcall_priv *cp, const char *type);
 void bcall_end(struct bcall_priv *cp, const char *cause);
 /* Which leg of which call does in-dialog MSG belong to? */
 struct bleg *b2bua_leg_find(struct b2bua *b, const struct sip_msg *msg);
+/* A 2xx to the callee leg's INVITE that came after libre ended the client
+ * transaction (a retransmission, or another UA behind a forking proxy):
+ * handled as the callee's answer (invite.c). */
+void invite_stray_2xx(struct bcall_priv *cp, const struct sip_msg *msg);
 /* Index LEG by CALLID so in-dialog requests find it in O(1). */
 void b2bua_leg_index(struct b2bua *b, struct bleg *leg, const char *callid);
 

@@ -333,6 +333,52 @@ static int media_offer_late(struct bcall_priv *cp, const struct sip_msg *msg,
 	return media_step(cp, msg, sdp, true, late_offer_done);
 }
 
+/* A 2xx from another callee UA than the one whose answer made the dialog:
+ * a forking proxy downstream (RFC 3261 13.2.2.4). Until the call is
+ * answered the dialog moves to this UA (the caller saw one early dialog:
+ * the B2BUA's); once it is, the extra UA gets ACK and BYE. 0: go on with
+ * MSG as the callee's answer; EALREADY: done with it. */
+static int callee_fork(struct bcall_priv *cp, const struct sip_msg *msg)
+{
+	struct sip_dialog *dlg = NULL;
+	enum sip_transp tp = msg->tp;
+	int err;
+
+	err = sip_dialog_fork(&dlg, cp->b_.dlg0, msg);
+	if (err) {
+		log_warn("b2bua: [%s] cannot follow a forked 2xx: %s",
+			 bcall_logid(cp), strerror(err));
+		return 0;
+	}
+	if (!cp->b_.confirmed) {
+		log_re(LOG_LVL_INFO, "b2bua: [%s] answered by another fork "
+		       "(to-tag %r, early dialog was %s)", bcall_logid(cp),
+		       &msg->to.tag, cp->b_.tag);
+		mem_deref(cp->b_.dlg);
+		cp->b_.dlg = dlg;
+		pl_strcpy(&msg->to.tag, cp->b_.tag, sizeof(cp->b_.tag));
+		pl_strcpy(&msg->to.tag, cp->pub->callee.tag,
+			  sizeof(cp->pub->callee.tag));
+		cp->b_.tp = msg->tp;
+		return 0;
+	}
+	(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", dlg,
+			    cp->inv_cseq, NULL, NULL, NULL, NULL,
+			    "%HContent-Length: 0\r\n\r\n", sipmsg_contact, &tp);
+	if (pl_strcmp(&msg->to.tag, cp->fork_byed)) {     /* once per fork */
+		log_re(LOG_LVL_INFO, "b2bua: [%s] 2xx from another fork "
+		       "(to-tag %r) after the answer: ACK and BYE",
+		       bcall_logid(cp), &msg->to.tag);
+		pl_strcpy(&msg->to.tag, cp->fork_byed, sizeof(cp->fork_byed));
+		(void)sip_drequestf(NULL, cp->b->sip, true, "BYE", dlg, 0,
+				    NULL, NULL, NULL, NULL,
+				    "%HContent-Length: 0\r\n\r\n",
+				    sipmsg_contact, &tp);
+	}
+	mem_deref(dlg);
+	return EALREADY;
+}
+
 static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 {
 	struct pl sdp;
@@ -342,10 +388,18 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 	if (msg->scode == 100)
 		return;
 
+	if (msg->scode >= 200 && msg->scode < 300 && cp->b_.tag[0] &&
+	    pl_isset(&msg->to.tag) && pl_strcmp(&msg->to.tag, cp->b_.tag) &&
+	    callee_fork(cp, msg))
+		return;
+
 	/* a dialog (early or confirmed) exists from the first tagged answer */
-	if (pl_isset(&msg->to.tag) && msg->scode < 300 &&
-	    !sip_dialog_established(cp->b_.dlg)) {
-		if (sip_dialog_create(cp->b_.dlg, msg) == 0) {
+	if (pl_isset(&msg->to.tag) && msg->scode < 300 && !cp->b_.dlg0) {
+		struct sip_dialog *dlg = NULL;
+
+		if (sip_dialog_fork(&dlg, cp->b_.dlg, msg) == 0) {
+			cp->b_.dlg0 = cp->b_.dlg;
+			cp->b_.dlg = dlg;
 			pl_strcpy(&msg->to.tag, cp->b_.tag, sizeof(cp->b_.tag));
 			pl_strcpy(&msg->to.tag, cp->pub->callee.tag,
 				  sizeof(cp->pub->callee.tag));
@@ -420,6 +474,14 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 		snprintf(cause, sizeof(cause), "rejected %u %s", msg->scode, reason);
 		bcall_end(cp, cause);
 	}
+}
+
+static void invite_resp(int err, const struct sip_msg *msg, void *arg);
+
+void invite_stray_2xx(struct bcall_priv *cp, const struct sip_msg *msg)
+{
+	if (msg->cseq.num == cp->inv_cseq && cp->b_.dlg0)
+		invite_resp(0, msg, cp);
 }
 
 static void invite_resp(int err, const struct sip_msg *msg, void *arg)

@@ -11,6 +11,9 @@
  *   OPTIONS                    -> 200 with Allow/Accept
  *   ACK without dialog         -> dropped
  *   anything else              -> 405 Method Not Allowed
+ * A response no client transaction took (a 2xx to the callee's INVITE
+ * after libre ended the transaction: a retransmission, or another UA
+ * behind a forking proxy) goes to the b2bua too.
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,11 +38,13 @@ int  b2bua_alloc(struct b2bua **bp, struct sip *sip, struct mediapool *pool,
 		 struct registrar *reg, struct routes *routes,
 		 const struct sipd_conf *cf, bcall_event_h *eh, void *arg);
 bool b2bua_request(struct b2bua *b, const struct sip_msg *msg);
+bool b2bua_response(struct b2bua *b, const struct sip_msg *msg);
 
 static struct {
 	struct sipd_conf conf;
 	struct sip *sip;
 	struct sip_lsnr *lsnr;
+	struct sip_lsnr *rlsnr;       /* responses no transaction took */
 	struct mediapool *pool;
 	struct registrar *reg;
 	struct routes *routes;
@@ -159,6 +164,12 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	return true;
 }
 
+static bool response_h(const struct sip_msg *msg, void *arg)
+{
+	(void)arg;
+	return d.b2bua && b2bua_response(d.b2bua, msg);
+}
+
 static void on_signal(int sig)
 {
 	log_notice("sip: signal %d, shutting down", sig);
@@ -193,6 +204,8 @@ static int start(void)
 	sipmsg_init(d.sip, &laddr);
 
 	err = sip_listen(&d.lsnr, d.sip, true, request_h, NULL);
+	if (!err)
+		err = sip_listen(&d.rlsnr, d.sip, false, response_h, NULL);
 	if (err)
 		return err;
 
@@ -247,6 +260,7 @@ static void stop(void)
 	d.api = mem_deref(d.api);
 	d.b2bua = mem_deref(d.b2bua);
 	d.lsnr = mem_deref(d.lsnr);
+	d.rlsnr = mem_deref(d.rlsnr);
 	if (d.sip)
 		sip_close(d.sip, true);
 	d.sip = mem_deref(d.sip);

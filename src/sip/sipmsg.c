@@ -135,6 +135,7 @@ void bleg_reset(struct bleg *leg)
 	hash_unlink(&leg->he);
 	bleg_acked(leg);
 	leg->dlg = mem_deref(leg->dlg);
+	leg->dlg0 = mem_deref(leg->dlg0);
 }
 
 int sipmsg_reply(struct b2bua *b, struct sip_strans **stp,

@@ -11,6 +11,7 @@ Subtests (each prints "ok NAME" or "FAIL NAME: why"):
   no_answer        --no-answer-secs=2: caller 408/480, callee CANCEL
   hold_resume      re-INVITE a=sendonly / a=sendrecv forwarded and answered
   early_media      183 with SDP + early RTP through the daemon, then 200
+  forked_answer    a forking proxy downstream: two callee UAs answer
   not_found        unrouted user -> 404
   options          OPTIONS to the server -> 200
 After every call subtest the media daemon must have no call left (ng list).
@@ -283,6 +284,23 @@ class Flows:
         check_relay_sdp(c, env, ack, "callee (answer in the ACK)")
         no_calls_left(c, env)
 
+    # (11) a forking proxy downstream: 180 from fork A, 183 + 200 from
+    # fork B, then a 200 from fork A as well; the caller sees one dialog
+    def forked_answer(self, c):
+        env, srv = self.env, self.server()
+        uas = env.uas("uas_fork", "uas_fork.xml")
+        uac = env.uac("uac_fork", "uac_call.xml", srv)
+        sipp_ok(c, uac, 30, "UAC")
+        sipp_ok(c, uas, 10, "UAS (ACK to fork B, ACK + BYE to fork A, "
+                "the caller's BYE to fork B; To-tags checked)")
+        oks = [m for m in uac.received() if m["code"] == 200 and m["method"] == "INVITE"]
+        c(len(oks) >= 1, "caller got no 200")
+        tags = {m["hdr"].get("to", "").split("tag=")[-1] for m in oks}
+        c(len(tags) == 1, "caller saw more than one dialog: To-tags %s" % tags)
+        if oks:
+            check_relay_sdp(c, env, oks[0], "caller's 200 (fork B's answer)")
+        no_calls_left(c, env)
+
     def not_found(self, c):
         env, srv = self.env, self.server()
         uac = env.uac("uac_404", "uac_expect_404.xml", srv, service="nobody")
@@ -297,7 +315,7 @@ class Flows:
 
 
 ORDER = ["basic_call", "callee_bye", "busy", "cancel", "no_answer", "hold_resume",
-         "early_media", "late_offer", "not_found", "options"]
+         "early_media", "late_offer", "forked_answer", "not_found", "options"]
 
 
 def main():
