@@ -12,6 +12,7 @@ Subtests (each prints "ok NAME" or "FAIL NAME: why"):
   hold_resume      re-INVITE a=sendonly / a=sendrecv forwarded and answered
   early_media      183 with SDP + early RTP through the daemon, then 200
   forked_answer    a forking proxy downstream: two callee UAs answer
+  session_too_small  Session-Expires: 30 -> 422 with Min-SE: 90 (RFC 4028)
   not_found        unrouted user -> 404
   options          OPTIONS to the server -> 200
 After every call subtest the media daemon must have no call left (ng list).
@@ -301,6 +302,14 @@ class Flows:
             check_relay_sdp(c, env, oks[0], "caller's 200 (fork B's answer)")
         no_calls_left(c, env)
 
+    # RFC 4028 8.1: Session-Expires below 90 s -> 422 with Min-SE; the
+    # callee never sees the INVITE
+    def session_too_small(self, c):
+        env, srv = self.env, self.server()
+        uac = env.uac("uac_422", "uac_expect_422.xml", srv)
+        sipp_ok(c, uac, 30, "UAC (Session-Expires: 30, expects 422 Min-SE: 90)")
+        no_calls_left(c, env)
+
     def not_found(self, c):
         env, srv = self.env, self.server()
         uac = env.uac("uac_404", "uac_expect_404.xml", srv, service="nobody")
@@ -315,7 +324,8 @@ class Flows:
 
 
 ORDER = ["basic_call", "callee_bye", "busy", "cancel", "no_answer", "hold_resume",
-         "early_media", "late_offer", "forked_answer", "not_found", "options"]
+         "early_media", "late_offer", "forked_answer", "session_too_small", "not_found",
+         "options"]
 
 
 def main():
