@@ -24,8 +24,13 @@
  * libre then hands the stand-in to the request handler like any request,
  * with the transport, source and connection it came on; the handler calls
  * sipdecode_standin() first, which sends the answer there and counts it.
- * The UDP receive helper marks each datagram (sipdecode_datagram()) so a
- * datagram whose Content-Length overshoots it is answered, not awaited.
+ * The UDP receive helper shows each datagram to sipdecode_datagram(): one
+ * that starts like a SIP message but cannot be framed by itself (its
+ * Content-Length overshoots it, or is not a number) is marked, so it is
+ * answered rather than awaited or dropped. Only such a datagram is marked (libre decodes it next, which
+ * clears the mark; keepalives and STUN, which libre does not decode, are
+ * never marked), and the mark holds the buffer's address, position and
+ * length, so a stream buffer reusing freed memory cannot pass for it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -46,7 +51,11 @@ typedef int (decode_f)(struct sip_msg **msgp, struct mbuf *mb);
 
 static struct {
 	decode_f *libre;             /* libre's sip_msg_decode() */
-	const struct mbuf *datagram; /* the UDP datagram about to be decoded */
+	struct {                     /* the UDP datagram about to be decoded */
+		const struct mbuf *mb;
+		const uint8_t *p;
+		size_t len;
+	} dgram;
 	struct mbuf *hdrbuf;         /* the last stand-in's header text */
 	char secret[17];
 	uint32_t seq;
@@ -54,9 +63,21 @@ static struct {
 } sd;
 
 
+static int frame(const char *p, size_t len, size_t *lenp);
+
 void sipdecode_datagram(const struct mbuf *mb)
 {
-	sd.datagram = mb;
+	const uint8_t *p = mbuf_buf(mb);
+	size_t len = mbuf_get_left(mb), flen;
+
+	sd.dgram.mb = NULL;
+	if (len < 4 || !((p[0] >= 'A' && p[0] <= 'Z') ||
+			 (p[0] >= 'a' && p[0] <= 'z')) ||
+	    !frame((const char *)p, len, &flen))
+		return;
+	sd.dgram.mb = mb;
+	sd.dgram.p = p;
+	sd.dgram.len = len;
 }
 
 
@@ -180,7 +201,8 @@ static int standin(struct sip_msg **msgp, struct mbuf *mb, size_t len)
 /* libre's decoder, wrapped: see the banner. */
 int sip_msg_decode(struct sip_msg **msgp, struct mbuf *mb)
 {
-	const bool dgram = mb && mb == sd.datagram;
+	const bool dgram = mb && mb == sd.dgram.mb &&
+		mbuf_buf(mb) == sd.dgram.p && mbuf_get_left(mb) == sd.dgram.len;
 	size_t pos, len;
 	int err, ferr;
 
@@ -188,7 +210,7 @@ int sip_msg_decode(struct sip_msg **msgp, struct mbuf *mb)
 		sd.libre = (decode_f *)dlsym(RTLD_NEXT, "sip_msg_decode");
 	if (!sd.libre)
 		return ENOSYS;
-	sd.datagram = NULL;
+	sd.dgram.mb = NULL;
 	if (!msgp || !mb)
 		return sd.libre(msgp, mb);
 
