@@ -215,6 +215,9 @@ static int start(void)
 			strerror(err));
 		return err;
 	}
+	if (!sipdecode_active())
+		log_warn("srs: libre's decoder is not wrapped: malformed TCP "
+			 "requests will close their connection unanswered");
 	err = sip_listen(&d.lsnr, d.sip, true, request_h, NULL);
 	if (err)
 		return err;

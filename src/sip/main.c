@@ -203,6 +203,9 @@ static int start(void)
 	}
 	sipmsg_init(d.sip, &laddr);
 
+	if (!sipdecode_active())
+		log_warn("sip: libre's decoder is not wrapped: malformed TCP "
+			 "requests will close their connection unanswered");
 	err = sip_listen(&d.lsnr, d.sip, true, request_h, NULL);
 	if (!err)
 		err = sip_listen(&d.rlsnr, d.sip, false, response_h, NULL);

@@ -41,5 +41,8 @@ int  sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len);
 void     sipdecode_datagram(const struct mbuf *mb);
 bool     sipdecode_standin(struct sip *sip, const struct sip_msg *msg);
 uint64_t sipdecode_count(void);
+/* false when libre's calls would not reach the wrapper (a libre linked
+ * with -Bsymbolic): then undecodable TCP messages close the connection */
+bool     sipdecode_active(void);
 
 #endif

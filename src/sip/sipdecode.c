@@ -198,6 +198,14 @@ static int standin(struct sip_msg **msgp, struct mbuf *mb, size_t len)
 }
 
 
+bool sipdecode_active(void)
+{
+	void *global = dlsym(RTLD_DEFAULT, "sip_msg_decode");
+
+	return global == (void *)(uintptr_t)sip_msg_decode;
+}
+
+
 /* libre's decoder, wrapped: see the banner. */
 int sip_msg_decode(struct sip_msg **msgp, struct mbuf *mb)
 {
