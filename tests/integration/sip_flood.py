@@ -153,24 +153,35 @@ def main():
                                stdout=open(os.path.join(work, "uas.out"), "wb"),
                                stderr=subprocess.STDOUT, cwd=work)
         time.sleep(0.5)
-        # real calls, paced well under the limit, from 127.0.0.1
-        uac = subprocess.Popen(["sipp", "127.0.0.1:%d" % sip_port, "-sn", "uac", "-s", "2000",
-                                "-i", "127.0.0.1", "-p", str(uac_port), "-mp", str(mp2),
-                                "-r", "5", "-m", str(CALLS), "-d", "1000", "-nostdin",
-                                "-timeout", "30", "-timeout_error", "-trace_stat",
-                                "-stf", os.path.join(work, "uac_stat.csv")],
-                               stdout=open(os.path.join(work, "uac.out"), "wb"),
-                               stderr=subprocess.STDOUT, cwd=work)
+        # real calls, paced well under the limit, from 127.0.0.1; sipp
+        # exits 254 when a port it was given was taken in the meantime
+        # (ports are picked free, then bound by sipp): new ports, again
+        for attempt in range(3):
+            uac = subprocess.Popen(["sipp", "127.0.0.1:%d" % sip_port, "-sn", "uac", "-s", "2000",
+                                    "-i", "127.0.0.1", "-p", str(uac_port), "-mp", str(mp2),
+                                    "-r", "5", "-m", str(CALLS), "-d", "1000", "-nostdin",
+                                    "-timeout", "30", "-timeout_error", "-trace_stat",
+                                    "-stf", os.path.join(work, "uac_stat.csv")],
+                                   stdout=open(os.path.join(work, "uac.out"), "wb"),
+                                   stderr=subprocess.STDOUT, cwd=work)
+            time.sleep(0.5)
+            if uac.poll() != 254:
+                break
+            print("# sipp UAC could not bind (port %d / media %d taken): new ports"
+                  % (uac_port, mp2), flush=True)
+            uac_port, mp2 = tt.free_port(), tt.free_port_block(4)[0]
         sent, answered, limited, retry_after = flood(sip_port, FLOOD_SECS)
         rc = uac.wait(timeout=60)
         uac = None
         out = open(os.path.join(work, "uac.out"), "rb").read().decode(errors="replace")
         ok_calls = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", out)
         failed = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", out)
-        check("real calls all succeed during the flood",
-              rc == 0 and ok_calls and int(ok_calls[-1]) == CALLS and
-              failed and int(failed[-1]) == 0,
+        calls_ok = (rc == 0 and ok_calls and int(ok_calls[-1]) == CALLS and
+                    failed and int(failed[-1]) == 0)
+        check("real calls all succeed during the flood", calls_ok,
               "sipp rc %s, successful %s, failed %s" % (rc, ok_calls[-1:], failed[-1:]))
+        if not calls_ok:
+            print("--- sipp UAC output tail\n" + "\n".join(out.splitlines()[-15:]))
         allowed = BURST + RATE * (FLOOD_SECS + 1.5) + 20
         check("scanner limited to burst + rate", answered <= allowed,
               "sent %d, answered %d (allowed <= %d), 503 %d" % (sent, answered, allowed, limited))
