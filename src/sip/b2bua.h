@@ -24,8 +24,9 @@ struct b2bua {
 	struct routes *routes;        /* borrowed (may be NULL) */
 	struct list calls;            /* struct bcall */
 	struct hash *legs;            /* struct bleg by its dialog's Call-ID */
-	/* our 2xx retransmissions, one ticking timer for all (libre's timer
-	 * list is sorted: a short timer per call would walk it every time) */
+	/* our 2xx retransmissions, one ticking timer for all (cheaper than
+	 * a timer per call; with libre's sorted timer list, before tmrq.c,
+	 * a timer per call walked the whole list every time) */
 	struct list okq;
 	struct tmr oktick;
 	bcall_event_h *eventh;

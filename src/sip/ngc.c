@@ -56,9 +56,9 @@ struct ngc {
 	uint64_t n_garbage;         /* no cookie, or from a foreign address */
 	uint64_t n_stray;           /* cookie of no pending request */
 	/* Retransmission runs on one ticking timer for all requests, not a
-	 * timer per request: libre keeps timers in a sorted list, and at
-	 * hundreds of calls per second every short timer started walks past
-	 * thousands of transaction timers. */
+	 * timer per request: with libre's own sorted timer list every short
+	 * timer walked past thousands of transaction timers (tally-sip now
+	 * replaces that list, tmrq.c; the tick is still the cheaper). */
 	struct list waitq;          /* pending requests, oldest first */
 	struct tmr tick;
 };
