@@ -11,6 +11,7 @@ Subtests (each prints "ok NAME" or "FAIL NAME: why"):
   no_answer        --no-answer-secs=2: caller 408/480, callee CANCEL
   hold_resume      re-INVITE a=sendonly / a=sendrecv forwarded and answered
   early_media      183 with SDP + early RTP through the daemon, then 200
+  midcall          INFO (DTMF), re-INVITE video off / on, UPDATE to PCMA
   forked_answer    a forking proxy downstream: two callee UAs answer
   session_too_small  Session-Expires: 30 -> 422 with Min-SE: 90 (RFC 4028)
   not_found        unrouted user -> 404
@@ -285,6 +286,19 @@ class Flows:
         check_relay_sdp(c, env, ack, "callee (answer in the ACK)")
         no_calls_left(c, env)
 
+    # mid-call: INFO (DTMF), video removed and added back by re-INVITE,
+    # the audio codec changed by UPDATE; both sides check every SDP
+    def midcall(self, c):
+        env, srv = self.env, self.server()
+        uas = env.uas("uas_midcall", "uas_midcall.xml")
+        uac = env.uac("uac_midcall", "uac_midcall.xml", srv)
+        sipp_ok(c, uac, 30, "UAC (INFO, video off/on, PCMA by UPDATE)")
+        sipp_ok(c, uas, 10, "UAS (each change arrives as sent)")
+        upd = [m for m in uac.received() if m["code"] == 200 and m["method"] == "UPDATE"]
+        if upd:
+            check_relay_sdp(c, env, upd[-1], "caller's 200 to UPDATE")
+        no_calls_left(c, env)
+
     # (11) a forking proxy downstream: 180 from fork A, 183 + 200 from
     # fork B, then a 200 from fork A as well; the caller sees one dialog
     def forked_answer(self, c):
@@ -324,7 +338,7 @@ class Flows:
 
 
 ORDER = ["basic_call", "callee_bye", "busy", "cancel", "no_answer", "hold_resume",
-         "early_media", "late_offer", "forked_answer", "session_too_small", "not_found",
+         "early_media", "late_offer", "midcall", "forked_answer", "session_too_small", "not_found",
          "options"]
 
 
