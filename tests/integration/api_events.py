@@ -12,7 +12,9 @@ Asserted:
     it, `tallyctl calls` and `tallyctl call ID` print it
   - the WebSocket stream (a hand-written client here) and `tallyctl events`
     both deliver call.created, call.answered, call.ended in that order, the
-    last one with the cause
+    last one with the cause, and between answered and ended a call.updated
+    for each mid-call change (uac_midcall.xml: video off, video on, PCMA),
+    one of them with the callee's video inactive, the last active again
   - tallyctl: wrong token -> non-zero exit with "401", no server ->
     non-zero exit with "refused"; `tallyctl events` exits 0 when tally-sip
     shuts down
@@ -38,6 +40,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "sip")
 import tallytest as tt  # noqa: E402
 
 LO = "127.0.0.1"
@@ -322,6 +325,17 @@ def check_event_order(events, call_id, who):
     ia, ib, ic = (names.index("call.created"), names.index("call.answered"),
                   names.index("call.ended"))
     check(ia < ib < ic, "%s: events out of order: %r" % (who, names))
+    # the call (uac_midcall.xml) removes video, restores it and changes
+    # the audio codec: each answered change is a call.updated, with the
+    # callee's media as it is after the change
+    upd = [e for e in mine[ib:ic] if e["event"] == "call.updated"]
+    check(len(upd) >= 3, "%s: %d call.updated between answered and ended, want >= 3"
+          " (video off, video on, PCMA): %r" % (who, len(upd), names))
+    vactive = [m.get("active") for e in upd for m in e["call"].get("callee", {}).get("media", [])
+               if m.get("type") == "video"]
+    check(False in vactive and vactive[-1] is True,
+          "%s: call.updated should show the callee's video off (active false),"
+          " then back on: %r" % (who, vactive))
     check(names[-1] == "call.ended", "%s: events after call.ended: %r" % (who, names))
     ended = mine[ic]
     check(ended["call"].get("cause"), "%s: call.ended without a cause: %r" % (who, ended))
@@ -430,7 +444,8 @@ def run(tmp):
         print("ok - WebSocket refused with a wrong token; two listeners", flush=True)
 
         # ---- a call ----
-        uas = Proc("sipp-uas", [sipp, "-sn", "uas", "-i", LO, "-p", str(uas_port),
+        uas = Proc("sipp-uas", [sipp, "-sf", os.path.join(DATA, "uas_midcall.xml"),
+                                "-i", LO, "-p", str(uas_port),
                                 "-mp", str(mp_lo), "-m", "1", "-nostdin",
                                 "-timeout", "40", "-trace_err"], tmp)
         procs.append(uas)
@@ -439,9 +454,10 @@ def run(tmp):
         wait_until(lambda: uas_port in tt.udp_ports_in_use() or not uas.alive(), 5,
                    "sipp UAS to bind")
         check(uas.alive(), "sipp UAS exited at start\n" + uas.log())
-        uac = Proc("sipp-uac", [sipp, "%s:%d" % (LO, sip_port), "-sn", "uac", "-s", "1234",
+        uac = Proc("sipp-uac", [sipp, "%s:%d" % (LO, sip_port),
+                                "-sf", os.path.join(DATA, "uac_midcall.xml"), "-s", "1234",
                                 "-i", LO, "-p", str(uac_port), "-mp", str(mp_lo + 20),
-                                "-m", "1", "-d", "4000", "-nostdin", "-timeout", "30",
+                                "-m", "1", "-nostdin", "-timeout", "30",
                                 "-trace_err"], tmp)
         procs.append(uac)
 
