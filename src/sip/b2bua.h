@@ -129,7 +129,13 @@ void invite_late_abort(struct bcall_priv *cp);
 
 /* indialog.c: requests inside an established call */
 void indialog_handle(struct bleg *leg, const struct sip_msg *msg);
-/* (Re)start the RFC 4028 session timer from a 2xx's Session-Expires. */
+/* RFC 4028 4: the lowest session interval allowed (Min-SE), seconds. */
+enum { SESSION_MIN_SE = 90 };
+/* MSG's Session-Expires (or compact "x"): true with its delta-seconds in
+ * *SECS; false when it has none or it does not start with a number. */
+bool session_expires(const struct sip_msg *msg, uint32_t *secs);
+/* (Re)start the RFC 4028 session timer from a 2xx's Session-Expires (an
+ * interval below SESSION_MIN_SE is ignored). */
 void session_timer_update(struct bcall_priv *cp, const struct sip_msg *resp);
 
 /* sipmsg.c: message helpers */

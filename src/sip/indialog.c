@@ -39,14 +39,26 @@ static void session_expired(void *arg)
 	bcall_end(cp, "session timer expired");
 }
 
-void session_timer_update(struct bcall_priv *cp, const struct sip_msg *resp)
+bool session_expires(const struct sip_msg *msg, uint32_t *secs)
 {
-	const struct sip_hdr *h = sip_msg_xhdr(resp, "Session-Expires");
-	uint32_t secs;
+	const struct sip_hdr *h = sip_msg_xhdr(msg, "Session-Expires");
+	struct pl num;
 
 	if (!h)
-		h = sip_msg_xhdr(resp, "x");     /* compact form */
-	if (!h || !(secs = pl_u32(&h->val)) || secs < 90)
+		h = sip_msg_xhdr(msg, "x");      /* compact form */
+	/* delta-seconds, then parameters (";refresher=uac") */
+	if (!h || re_regex(h->val.p, h->val.l, "[0-9]+", &num) ||
+	    num.p != h->val.p)
+		return false;
+	*secs = pl_u32(&num);
+	return true;
+}
+
+void session_timer_update(struct bcall_priv *cp, const struct sip_msg *resp)
+{
+	uint32_t secs;
+
+	if (!session_expires(resp, &secs) || secs < SESSION_MIN_SE)
 		return;
 	cp->session_secs = secs;
 	/* RFC 4028 10: without a refresh the session ends at the interval

@@ -616,9 +616,7 @@ static uint16_t route_call(struct b2bua *b, const struct sip_msg *msg,
 
 int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 {
-	enum { MIN_SE = 90 };           /* RFC 4028 4: the lowest allowed */
-	const struct sip_hdr *se;
-	struct pl num;
+	uint32_t se;
 	struct bcall_priv *cp = NULL;
 	const char *reason = NULL;
 	char target[256];
@@ -641,16 +639,12 @@ int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 		(void)sip_reply(b->sip, msg, 483, "Too Many Hops");
 		return ELOOP;
 	}
-	se = sip_msg_xhdr(msg, "Session-Expires");
-	if (!se)
-		se = sip_msg_xhdr(msg, "x");
-	if (se && !re_regex(se->val.p, se->val.l, "[0-9]+", &num) &&
-	    num.p == se->val.p && pl_u32(&num) < MIN_SE) {
+	if (session_expires(msg, &se) && se < SESSION_MIN_SE) {
 		/* RFC 4028 8.1: we keep session timers, so a too short
 		 * interval is refused with the one we accept */
 		(void)sip_replyf(b->sip, msg, 422, "Session Interval Too Small",
 				 "Min-SE: %u\r\nContent-Length: 0\r\n\r\n",
-				 MIN_SE);
+				 (unsigned)SESSION_MIN_SE);
 		return EINVAL;
 	}
 	if (msg->mb && mbuf_get_left(msg->mb) && !sipmsg_sdp(msg, &sdp)) {

@@ -12,3 +12,4 @@ tally_unit(test_api test_api.c ${CMAKE_SOURCE_DIR}/src/sip/api.c
 target_include_directories(test_api PRIVATE ${CMAKE_SOURCE_DIR}/src/sip)
 # the timer queue tally-sip puts in place of libre's (includes tmrq.c)
 tally_unit(test_tmrq test_tmrq.c LIBS tallycore)
+tally_unit(test_session_expires test_session_expires.c LIBS tallysip_lib)
