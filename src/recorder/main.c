@@ -38,24 +38,6 @@ static struct recd d;
 static struct udp_helper *uh;
 static unsigned ticks;
 
-/* sipdecode.c answers what libre cannot decode; marking each datagram
- * lets it answer one whose Content-Length overshoots it */
-static bool udp_peek(struct sa *src, struct mbuf *mb, void *arg)
-{
-	(void)src;
-	(void)arg;
-	sipdecode_datagram(mb);
-	return false;
-}
-
-static void udp_hook(const struct sip_msg *msg)
-{
-	if (uh || msg->tp != SIP_TRANSP_UDP || !msg->sock)
-		return;
-	(void)udp_register_helper(&uh, msg->sock, 0, NULL, udp_peek, NULL);
-	(void)udp_sockbuf_set(msg->sock, 4 << 20);
-}
-
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
 	char unsup[256];
@@ -65,7 +47,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 
 	if (sipdecode_standin(d.sip, msg))
 		return true;
-	udp_hook(msg);
+	sipdecode_udp_attach(&uh, msg);
 	scode = sipcheck_request(msg, unsup, sizeof(unsup), &reason);
 	if (scode) {
 		++d.st.bad_requests;

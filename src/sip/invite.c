@@ -210,21 +210,27 @@ static int media_answer(struct bcall_priv *cp, const struct sip_msg *msg,
 	return media_step(cp, msg, sdp, false, answer_done);
 }
 
-static void ack_callee_sdp(struct bcall_priv *cp, const struct pl *sdp)
+/* ACK the callee's 2xx to our INVITE on dialog DLG (SDP: the answer, in a
+ * late-offer call, or NULL) */
+static void ack_dialog(struct bcall_priv *cp, struct sip_dialog *dlg,
+		       enum sip_transp tp, const struct pl *sdp)
 {
-	enum sip_transp tp = cp->b_.tp;
-
 	if (sdp)
-		(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", cp->b_.dlg,
+		(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", dlg,
 				    cp->inv_cseq, NULL, NULL, NULL, NULL,
 				    "%HContent-Type: application/sdp\r\n"
 				    "Content-Length: %zu\r\n\r\n%r",
 				    sipmsg_contact, &tp, sdp->l, sdp);
 	else
-		(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", cp->b_.dlg,
+		(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", dlg,
 				    cp->inv_cseq, NULL, NULL, NULL, NULL,
 				    "%HContent-Length: 0\r\n\r\n",
 				    sipmsg_contact, &tp);
+}
+
+static void ack_callee_sdp(struct bcall_priv *cp, const struct pl *sdp)
+{
+	ack_dialog(cp, cp->b_.dlg, cp->b_.tp, sdp);
 }
 
 static void ack_callee(struct bcall_priv *cp)
@@ -333,6 +339,18 @@ static int media_offer_late(struct bcall_priv *cp, const struct sip_msg *msg,
 	return media_step(cp, msg, sdp, true, late_offer_done);
 }
 
+/* The callee leg's dialog is now DLG (owned), with the UA that sent MSG. */
+static void callee_dialog_set(struct bcall_priv *cp, struct sip_dialog *dlg,
+			      const struct sip_msg *msg)
+{
+	mem_deref(cp->b_.dlg);
+	cp->b_.dlg = dlg;
+	pl_strcpy(&msg->to.tag, cp->b_.tag, sizeof(cp->b_.tag));
+	pl_strcpy(&msg->to.tag, cp->pub->callee.tag,
+		  sizeof(cp->pub->callee.tag));
+	cp->b_.tp = msg->tp;
+}
+
 /* A 2xx from another callee UA than the one whose answer made the dialog:
  * a forking proxy downstream (RFC 3261 13.2.2.4). Until the call is
  * answered the dialog moves to this UA (the caller saw one early dialog:
@@ -354,17 +372,10 @@ static int callee_fork(struct bcall_priv *cp, const struct sip_msg *msg)
 		log_re(LOG_LVL_INFO, "b2bua: [%s] answered by another fork "
 		       "(to-tag %r, early dialog was %s)", bcall_logid(cp),
 		       &msg->to.tag, cp->b_.tag);
-		mem_deref(cp->b_.dlg);
-		cp->b_.dlg = dlg;
-		pl_strcpy(&msg->to.tag, cp->b_.tag, sizeof(cp->b_.tag));
-		pl_strcpy(&msg->to.tag, cp->pub->callee.tag,
-			  sizeof(cp->pub->callee.tag));
-		cp->b_.tp = msg->tp;
+		callee_dialog_set(cp, dlg, msg);
 		return 0;
 	}
-	(void)sip_drequestf(NULL, cp->b->sip, false, "ACK", dlg,
-			    cp->inv_cseq, NULL, NULL, NULL, NULL,
-			    "%HContent-Length: 0\r\n\r\n", sipmsg_contact, &tp);
+	ack_dialog(cp, dlg, tp, NULL);
 	if (pl_strcmp(&msg->to.tag, cp->fork_byed)) {     /* once per fork */
 		log_re(LOG_LVL_INFO, "b2bua: [%s] 2xx from another fork "
 		       "(to-tag %r) after the answer: ACK and BYE",
@@ -398,12 +409,8 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 		struct sip_dialog *dlg = NULL;
 
 		if (sip_dialog_fork(&dlg, cp->b_.dlg, msg) == 0) {
-			cp->b_.dlg0 = cp->b_.dlg;
-			cp->b_.dlg = dlg;
-			pl_strcpy(&msg->to.tag, cp->b_.tag, sizeof(cp->b_.tag));
-			pl_strcpy(&msg->to.tag, cp->pub->callee.tag,
-				  sizeof(cp->pub->callee.tag));
-			cp->b_.tp = msg->tp;
+			cp->b_.dlg0 = mem_ref(cp->b_.dlg);
+			callee_dialog_set(cp, dlg, msg);
 		}
 	}
 	else if (msg->scode >= 200 && msg->scode < 300 && cp->b_.dlg) {
@@ -476,14 +483,6 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 	}
 }
 
-static void invite_resp(int err, const struct sip_msg *msg, void *arg);
-
-void invite_stray_2xx(struct bcall_priv *cp, const struct sip_msg *msg)
-{
-	if (msg->cseq.num == cp->inv_cseq && cp->b_.dlg0)
-		invite_resp(0, msg, cp);
-}
-
 static void invite_resp(int err, const struct sip_msg *msg, void *arg)
 {
 	struct bcall_priv *cp = arg;
@@ -506,6 +505,12 @@ static void invite_resp(int err, const struct sip_msg *msg, void *arg)
 		return;
 	}
 	callee_response(cp, msg);
+}
+
+void invite_stray_2xx(struct bcall_priv *cp, const struct sip_msg *msg)
+{
+	if (msg->cseq.num == cp->inv_cseq && cp->b_.dlg0)
+		invite_resp(0, msg, cp);
 }
 
 /* ---- towards the callee ---- */

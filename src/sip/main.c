@@ -57,28 +57,9 @@ static struct {
 	struct udp_sock *probe;
 } d;
 
-/* sipdecode.c answers what libre cannot decode; a UDP helper on libre's
- * SIP socket marks each datagram first, so one whose Content-Length
- * overshoots it is answered rather than awaited. The socket is learnt from
- * the first UDP request (start() sends one to itself). */
-static bool udp_peek(struct sa *src, struct mbuf *mb, void *arg)
-{
-	(void)src;
-	(void)arg;
-	sipdecode_datagram(mb);
-	return false;           /* libre goes on with it */
-}
-
-static void udp_hook(const struct sip_msg *msg)
-{
-	if (d.uh || msg->tp != SIP_TRANSP_UDP || !msg->sock)
-		return;
-	(void)udp_register_helper(&d.uh, msg->sock, 0, NULL, udp_peek, NULL);
-	/* bursts of hundreds of calls per second overflow the default
-	 * receive buffer: the kernel would drop them before libre reads */
-	(void)udp_sockbuf_set(msg->sock, 4 << 20);
-}
-
+/* The UDP socket libre's SIP stack reads is learnt from the first UDP
+ * request (start() sends one to itself), and sipdecode.c's helper put on
+ * it: a datagram whose Content-Length overshoots it is then answered. */
 static void probe_recv(const struct sa *src, struct mbuf *mb, void *arg)
 {
 	(void)src; (void)mb; (void)arg;
@@ -124,7 +105,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 
 	if (sipdecode_standin(d.sip, msg))
 		return true;
-	udp_hook(msg);
+	sipdecode_udp_attach(&d.uh, msg);
 	scode = sipcheck_request(msg, unsup, sizeof(unsup), &reason);
 	if (scode) {
 		++d.rejected;

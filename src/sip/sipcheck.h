@@ -37,8 +37,13 @@ int  sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len);
  * sip_msg_decode() so undecodable messages reach the request handler as
  * stand-ins. The UDP receive helper marks each datagram before libre
  * decodes it; the request handler calls sipdecode_standin() first: true
- * when MSG was a stand-in (answered or dropped, and counted). */
+ * when MSG was a stand-in (answered or dropped, and counted).
+ * sipdecode_udp_attach(): from a request that came over UDP, put that
+ * helper on libre's SIP socket (once: *UHP holds it) and enlarge the
+ * socket's receive buffer. */
 void     sipdecode_datagram(const struct mbuf *mb);
+void     sipdecode_udp_attach(struct udp_helper **uhp,
+			      const struct sip_msg *msg);
 bool     sipdecode_standin(struct sip *sip, const struct sip_msg *msg);
 uint64_t sipdecode_count(void);
 /* false when libre's calls would not reach the wrapper (a libre linked

@@ -81,6 +81,26 @@ void sipdecode_datagram(const struct mbuf *mb)
 }
 
 
+static bool udp_peek(struct sa *src, struct mbuf *mb, void *arg)
+{
+	(void)src;
+	(void)arg;
+	sipdecode_datagram(mb);
+	return false;           /* libre goes on with it */
+}
+
+
+void sipdecode_udp_attach(struct udp_helper **uhp, const struct sip_msg *msg)
+{
+	if (*uhp || msg->tp != SIP_TRANSP_UDP || !msg->sock)
+		return;
+	(void)udp_register_helper(uhp, msg->sock, 0, NULL, udp_peek, NULL);
+	/* bursts of hundreds of requests per second overflow the default
+	 * receive buffer: the kernel would drop them before libre reads */
+	(void)udp_sockbuf_set(msg->sock, 4 << 20);
+}
+
+
 uint64_t sipdecode_count(void)
 {
 	return sd.answered + sd.dropped;
