@@ -14,36 +14,47 @@
 
 #include "sipcheck.h"
 
+bool sipbad_hdr_is(const char *line, size_t len, const char *name, char c,
+		   const char **valp)
+{
+	const char *colon = memchr(line, ':', len);
+	size_t nlen = strlen(name), hl;
+
+	if (!colon)
+		return false;
+	hl = (size_t)(colon - line);
+	while (hl && (line[hl - 1] == ' ' || line[hl - 1] == '\t'))
+		--hl;
+	if (!((hl == nlen && !strncasecmp(line, name, nlen)) ||
+	      (c && hl == 1 && (line[0] | 0x20) == c)))
+		return false;
+	if (valp)
+		*valp = colon + 1;
+	return true;
+}
+
 /* Copy every header line named NAME (or its compact form C) to MB. */
 static int copy_lines(struct mbuf *mb, const struct pl *msg, const char *name,
 		      char c, bool first_only)
 {
 	const char *p = msg->p, *end = msg->p + msg->l;
-	size_t nlen = strlen(name);
 	int n = 0;
 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		size_t l = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		const char *colon = memchr(p, ':', l);
 
 		if (l == 0 || (l == 1 && p[0] == '\r'))
 			break;                      /* end of headers */
-		if (colon) {
-			struct pl hn = {p, (size_t)(colon - p)};
-			while (hn.l && (hn.p[hn.l - 1] == ' ' || hn.p[hn.l - 1] == '\t'))
-				--hn.l;
-			if ((hn.l == nlen && !strncasecmp(hn.p, name, nlen)) ||
-			    (hn.l == 1 && (hn.p[0] | 0x20) == c)) {
-				size_t vl = l;
-				if (vl && p[vl - 1] == '\r')
-					--vl;
-				(void)mbuf_write_mem(mb, (const uint8_t *)p, vl);
-				(void)mbuf_write_str(mb, "\r\n");
-				++n;
-				if (first_only)
-					break;
-			}
+		if (sipbad_hdr_is(p, l, name, c, NULL)) {
+			size_t vl = l;
+			if (vl && p[vl - 1] == '\r')
+				--vl;
+			(void)mbuf_write_mem(mb, (const uint8_t *)p, vl);
+			(void)mbuf_write_str(mb, "\r\n");
+			++n;
+			if (first_only)
+				break;
 		}
 		if (!eol)
 			break;

@@ -32,6 +32,11 @@ void sipcheck_unhandled(struct sip *sip, const struct sip_msg *msg,
  * a new 400 (505 for another SIP version) with the request's Via, From, To,
  * Call-ID and CSeq lines. ENOENT: nothing can be answered; ENOMEM. */
 int  sipbad_reply(struct mbuf **mbp, const uint8_t *pkt, size_t len);
+/* In raw message text: is the header line LINE (LEN bytes, no line end)
+ * named NAME (any case, blanks before ':' allowed) or its compact form C
+ * (lower case; '\0': none)? *VALP (if given) gets the byte after ':'. */
+bool sipbad_hdr_is(const char *line, size_t len, const char *name, char c,
+		   const char **valp);
 
 /* sipdecode.c, linked into the SIP executables only: it wraps libre's
  * sip_msg_decode() so undecodable messages reach the request handler as

@@ -38,7 +38,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 #include <re.h>
 #include "log.h"
 #include "sipcheck.h"
@@ -117,20 +116,14 @@ static int content_length(const char *p, const char *end, size_t *clp)
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *le = eol ? eol : end;
-		const char *colon = memchr(p, ':', (size_t)(le - p));
-		const char *n = p, *ne, *v;
+		const char *line = p, *v;
 		size_t val = 0, digits = 0;
 
 		p = eol ? eol + 1 : end;
-		if (!colon)
+		if (!sipbad_hdr_is(line, (size_t)(le - line), "Content-Length",
+				   'l', &v))
 			continue;
-		ne = colon;
-		while (ne > n && (ne[-1] == ' ' || ne[-1] == '\t'))
-			--ne;
-		if (!((ne - n == 14 && !strncasecmp(n, "Content-Length", 14)) ||
-		      (ne - n == 1 && (*n == 'l' || *n == 'L'))))
-			continue;
-		for (v = colon + 1; v < le && (*v == ' ' || *v == '\t'); v++)
+		for (; v < le && (*v == ' ' || *v == '\t'); v++)
 			;
 		for (; v < le && *v >= '0' && *v <= '9' && digits < 9; v++) {
 			val = val * 10 + (size_t)(*v - '0');
