@@ -40,12 +40,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "sip")
 import tallytest as tt  # noqa: E402
 
 LO = "127.0.0.1"
 TOKEN = "it-" + base64.b32encode(os.urandom(10)).decode().lower()
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the sipp scenarios, found as the other integration scripts find them
+DATA = os.path.join(os.environ.get("TALLY_DATA") or os.path.join(ROOT, "tests", "data"), "sip")
 
 
 class Fail(AssertionError):
