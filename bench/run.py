@@ -197,9 +197,9 @@ NICE = [0]
 RT = [0]
 
 
-def raise_nofile():
-    """preexec for every child: lift the fd limit; apply --nice (best
-    effort: needs CAP_SYS_NICE for negative values)."""
+def raise_nofile(rt=True):
+    """preexec for every child: lift the fd limit; apply --nice and, if RT,
+    --rt (best effort: needs CAP_SYS_NICE)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if NICE[0]:
@@ -207,17 +207,19 @@ def raise_nofile():
             os.setpriority(os.PRIO_PROCESS, 0, NICE[0])
         except OSError:
             pass
-    if RT[0]:
+    if RT[0] and rt:
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT[0]))
         except OSError:
             pass
 
 
-def spawn(argv, cpu, **kw):
-    """Start argv pinned to `cpu` (taskset execs: the pid is the program's)."""
+def spawn(argv, cpu, rt=True, **kw):
+    """Start argv pinned to `cpu` (taskset execs: the pid is the program's);
+    rt=False: never SCHED_FIFO (a spinning loadgen would run into the
+    kernel's RT throttle: 50 ms off the CPU every second)."""
     p = subprocess.Popen(["taskset", "-c", str(cpu)] + argv,
-                         preexec_fn=raise_nofile, **kw)
+                         preexec_fn=lambda: raise_nofile(rt), **kw)
     STARTED.append(p)
     return p
 
@@ -282,8 +284,8 @@ def sdp_parse(sdp):
 # ---------------------------------------------------------------- loadgen --
 
 class Loadgen:
-    def __init__(self, path, cpu):
-        self.p = spawn([path], cpu, stdin=subprocess.PIPE,
+    def __init__(self, path, cpu, spin=True):
+        self.p = spawn([path], cpu, rt=not spin, stdin=subprocess.PIPE,
                        stdout=subprocess.PIPE, text=True, bufsize=1)
         self.nsock = 0
         self.nleg = 0
@@ -323,9 +325,10 @@ class Loadgen:
             raise RuntimeError("loadgen legs: %s" % r)
         return first, len(legs)
 
-    def run(self, first, count, pps, size, dur, warm, drain):
-        return self.cmd("run %d %d %g %d %d %d %d" % (
-            first, count, pps, size, dur, warm, drain))
+    def run(self, first, count, pps, size, dur, warm, drain, burst=1,
+            spin=True):
+        return self.cmd("run %d %d %g %d %d %d %d %d %d" % (
+            first, count, pps, size, dur, warm, drain, burst, int(spin)))
 
 
 # ----------------------------------------------------------------- relays --
@@ -577,18 +580,23 @@ class NgRelay(Relay):
 
 # ---------------------------------------------------------------- measure --
 
-def measure(lg, relay, scen, rep, streams, pps, size, t):
+def measure(lg, relay, scen, rep, streams, pps, size, burst, t):
     first, count = relay.legs[(scen, rep)]
     streams = min(streams, count)
     pid = relay.pid
     c0 = cpu_ns(pid) if pid else 0
     l0, k0 = cpu_ns(lg.p.pid), core_busy_ns(t["relay_cpu"])
-    r = lg.run(first, streams, pps, size, t["dur"], t["warm"], t["drain"])
+    r = lg.run(first, streams, pps, size, t["dur"], t["warm"], t["drain"],
+               burst, t["spin"])
     c1 = cpu_ns(pid) if pid else 0
     l1, k1 = cpu_ns(lg.p.pid), core_busy_ns(t["relay_cpu"])
     if "sent" not in r:
         raise RuntimeError("loadgen run: %s" % r)
-    r["loadgen_cpu_pct"] = 100.0 * (l1 - l0) / 1e9 / r["elapsed_s"]
+    # loadgen's headroom: with a spinning sink its CPU is always ~100%, so
+    # the share of time it was doing something is what it reports itself
+    r["loadgen_proc_pct"] = 100.0 * (l1 - l0) / 1e9 / r["elapsed_s"]
+    r["loadgen_cpu_pct"] = r["busy_pct"] if r.get("spin") else \
+        r["loadgen_proc_pct"]
     r["core_busy_pct"] = 100.0 * (k1 - k0) / 1e9 / r["elapsed_s"]
     if pid:
         r["cpu_ms"] = (c1 - c0) / 1e6
@@ -616,8 +624,8 @@ def summarize(runs):
             if any(k in r for r in runs)}
 
 
-def ladder(lg, relays, scen, rep, steps, per_stream_pps, size, t, reps,
-           results):
+def ladder(lg, relays, scen, rep, steps, per_stream_pps, size, burst, t,
+           reps, results):
     """Run one scenario's load ladder over all relays, interleaved."""
     name = scen + ("+rep" if rep else "")
     active = [r for r in relays if r.can(scen, rep)]
@@ -640,7 +648,7 @@ def ladder(lg, relays, scen, rep, steps, per_stream_pps, size, t, reps,
                 if r.status != "ok":
                     continue
                 m = measure(lg, r, scen, rep, streams, per_stream_pps, size,
-                            t)
+                            burst, t)
                 runs[r.name].append(m)
                 if m["loss_pct"] > LOSS_MAX:
                     time.sleep(0.3)      # let a saturated relay drain
@@ -811,6 +819,13 @@ def main():
     ap.add_argument("--av-calls", type=int, default=None)
     ap.add_argument("--video-pps", type=int, default=250,
                     help="packets/s per video stream (1200 B)")
+    ap.add_argument("--video-fps", type=float, default=25,
+                    help="video frames per second per stream: a frame's "
+                    "packets (video-pps / fps) leave back to back, as an "
+                    "encoder sends them; 0: evenly spaced packets")
+    ap.add_argument("--sink-sleeps", action="store_true",
+                    help="loadgen sleeps between sends instead of spinning: "
+                    "every relay then also pays waking it up (see README)")
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--dur-ms", type=int, default=None)
     ap.add_argument("--steps", default=None,
@@ -836,6 +851,7 @@ def main():
         [5000, 10000, 20000, 30000, 40000, 60000, 80000, 100000, 120000])
     reps = a.reps or (2 if q else 3)
     t = {"dur": a.dur_ms or (700 if q else 1000), "warm": 200, "drain": 200,
+         "spin": not a.sink_sleeps,
          "relay_cpu": a.relay_cpu}
     n_audio = a.audio_calls or max(steps) // 100
     n_av = a.av_calls or (200 if q else 300)
@@ -852,7 +868,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     t_start = time.time()
     try:
-        lg = Loadgen(loadgen_bin, a.loadgen_cpu)
+        lg = Loadgen(loadgen_bin, a.loadgen_cpu, t["spin"])
         calls = Calls(lg, n_audio, n_av, 16)
         relays = [Direct("direct"), Fwd(fwd_bin, a.relay_cpu)]
         taken = []
@@ -900,7 +916,9 @@ def main():
                 r.start(lo, hi)
             if r.status == "ok":
                 r.setup(lg, calls)
-        sizes = {"audio": (50, 172), "video": (a.video_pps, 1200)}
+        vburst = max(1, int(round(a.video_pps / a.video_fps))) \
+            if a.video_fps > 0 else 1
+        sizes = {"audio": (50, 172, 1), "video": (a.video_pps, 1200, vburst)}
         results = {}
         for rep in (False, True):
             if rep and any(s.endswith("+rep") for s in scen):
@@ -911,8 +929,9 @@ def main():
             for s in ("audio", "video"):
                 if s + ("+rep" if rep else "") not in scen:
                     continue
-                pps, size = sizes[s]
-                ladder(lg, relays, s, rep, steps, pps, size, t, reps, results)
+                pps, size, burst = sizes[s]
+                ladder(lg, relays, s, rep, steps, pps, size, burst, t, reps,
+                       results)
         for r in relays:
             if r.pid and r.status == "ok":
                 r.info["rss_kb_end"] = rss_kb(r.pid)
@@ -921,6 +940,8 @@ def main():
         doc = {"config": {"steps": steps, "reps": reps, "timing_ms": t,
                           "audio_calls": n_audio, "av_calls": n_av,
                           "video_pps": a.video_pps, "threads": a.threads,
+                          "video_fps": a.video_fps, "video_burst": vburst,
+                          "sink_spins": t["spin"],
                           "relay_cpu": a.relay_cpu,
                           "loadgen_cpu": a.loadgen_cpu, "quick": q,
                           "loss_max_pct": LOSS_MAX, "nice": a.nice, "rt": a.rt,
