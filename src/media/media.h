@@ -62,6 +62,7 @@ struct media_conf {
 	uint32_t relatch_ms;    /* accept a new source after this silence */
 	uint32_t coalesce_us;   /* under load, let packets gather this long (epoll path) */
 	bool io_uring;          /* workers use an io_uring loop (uring.c) */
+	bool gso;               /* UDP_SEGMENT for runs to one destination (relay.c) */
 };
 
 int  media_conf_load(struct media_conf *cf, int argc, char *argv[],
@@ -281,6 +282,14 @@ unsigned relay_packet(struct worker *w, struct msock *ms, uint8_t *p,
 void relay_ovfl(struct msock *ms, uint32_t v);
 /* A worker thread ends: free its receive buffers (epoll path). */
 void relay_thread_end(void);
+
+/* Segmentation offload on the epoll path (relay.c): GSO messages sent, the
+ * datagrams they carried, and refusals. Counted per worker thread. */
+struct relay_gso {
+	uint64_t sends, datagrams, refused;
+};
+/* worker thread: add this thread's counts to *G (a worker_exec handler) */
+void relay_gso_add(struct relay_gso *g);
 /* Note media on MS now (mstream.last_rx for the timeout sweep). */
 void relay_touch(struct worker *w, struct msock *ms);
 void relay_keyframe_request(struct worker *w, struct mstream *st);

@@ -235,15 +235,25 @@ int ngq_list(struct mbuf *reply, const struct benc_node *req,
 	return err ? ENOMEM : 0;
 }
 
+static void gso_h(struct worker *w, void *arg)
+{
+	(void)w;
+	relay_gso_add(arg);
+}
+
 int ngq_statistics(struct mbuf *reply, const struct benc_node *req,
 		   const char **why)
 {
 	struct mstats t = g_media->gone;
+	struct relay_gso gso = {0};
 	uint64_t now = media_unixtime();
 	struct le *le;
+	unsigned i;
 	int err;
 
 	(void)req; (void)why;
+	for (i = 0; i < g_media->nworkers; i++)
+		worker_exec(g_media->workers[i], gso_h, &gso);
 	for (le = list_head(&g_media->callq); le; le = le->next) {
 		struct mcall *call = le->data;
 		mcall_sync_stats(call);
@@ -286,6 +296,9 @@ int ngq_statistics(struct mbuf *reply, const struct benc_node *req,
 	err |= benc_kv_int(reply, "dropped packets", (int64_t)t.dropped);
 	err |= benc_kv_int(reply, "unexpected packets", (int64_t)t.unexpected);
 	err |= benc_kv_int(reply, "lost packets", (int64_t)t.lost);
+	err |= benc_kv_int(reply, "gso sends", (int64_t)gso.sends);
+	err |= benc_kv_int(reply, "gso datagrams", (int64_t)gso.datagrams);
+	err |= benc_kv_int(reply, "gso refused", (int64_t)gso.refused);
 	err |= benc_kv_int(reply, "ng requests", (int64_t)g_media->ng_requests);
 	err |= benc_kv_int(reply, "ng errors", (int64_t)g_media->ng_errors);
 	err |= benc_kv_int(reply, "ng garbage", (int64_t)g_media->ng_garbage);

@@ -42,6 +42,8 @@ static const struct tconf_key media_keys[] = {
 	  "under load (4+ sockets ready at once), wait this long before the next look so one wake-up serves more packets; adds at most this much latency; 0 = off, at most 999999"),
 	K("relatch-ms", TCONF_U32, relatch_ms, "3000",
 	  "a new source address is accepted after the learned one was silent this long"),
+	K("gso", TCONF_BOOL, gso, "yes",
+	  "send a run of equal-sized datagrams to one destination (a video frame) as one UDP_SEGMENT send (epoll path); captures on lo, and on NICs with UDP segmentation offload, then show one large datagram: set no while capturing there"),
 	K("io-uring", TCONF_BOOL, io_uring, "no",
 	  "packet workers use io_uring (multishot receive, batched sends: fewer syscalls per packet); falls back to epoll with a warning where the kernel cannot"),
 	{NULL, TCONF_STR, 0, 0, NULL, NULL},

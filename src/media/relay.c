@@ -23,9 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include "log.h"
 #include "rtpx.h"
+#include "sysio.h"
 #include "media.h"
 
 enum {
@@ -36,11 +38,28 @@ enum {
 	TALLY_SSRC = 0x7a11e000,
 };
 
+/*
+ * Sends wait in one queue per sending socket until the batch is done. A run
+ * of datagrams in a queue to the same destination, all of one size but the
+ * last (a video frame: the packetizer cuts it into equal pieces), leaves as
+ * one message with UDP_SEGMENT (generic segmentation offload, Linux 4.18):
+ * one trip through the stack for the whole run, split into the original
+ * datagrams at the device (or by the NIC). Where the kernel refuses it
+ * (EINVAL: too large for the route's MTU, EIO: no checksum offload) the run
+ * goes out datagram by datagram, and after GSO_GIVEUP refusals in a row
+ * the thread stops trying.
+ */
+enum {
+	GSO_MAXSEG = 64,       /* UDP_MAX_SEGMENTS is 64 before Linux 6.9 */
+	GSO_MAXBYTES = 65000,  /* UDP payload of one GSO send */
+	GSO_GIVEUP = 16,
+};
+
 struct outq {
 	int fd;
 	unsigned n;
-	struct mmsghdr m[BATCH];
 	struct iovec iov[BATCH];
+	const struct sa *to[BATCH];
 };
 
 struct scratch {
@@ -48,9 +67,14 @@ struct scratch {
 	struct iovec iov[BATCH];
 	struct mmsghdr m[BATCH];
 	struct sockaddr_storage src[BATCH];
-	uint8_t ctl[BATCH][CMSG_SPACE(sizeof(uint32_t))];
+	uint8_t ctl[CMSG_SPACE(sizeof(uint32_t))];
 	struct outq q[NOUTQ];
 	unsigned nq;
+	/* outq_flush: the messages of one queue */
+	struct mmsghdr sm[BATCH];
+	uint8_t sctl[BATCH][CMSG_SPACE(sizeof(uint16_t))];
+	unsigned gso_refused;   /* refusals in a row; GSO_GIVEUP: off */
+	struct relay_gso gso;
 };
 
 static __thread struct scratch *tls;
@@ -66,23 +90,123 @@ static struct scratch *scratch_get(void)
 
 void relay_thread_end(void)
 {
+	if (tls && (tls->gso.sends || tls->gso.refused))
+		log_info("relay: GSO: %llu sends carried %llu datagrams, "
+			 "%llu refused%s",
+			 (unsigned long long)tls->gso.sends,
+			 (unsigned long long)tls->gso.datagrams,
+			 (unsigned long long)tls->gso.refused,
+			 tls->gso_refused >= GSO_GIVEUP ? " (gave up)" : "");
 	free(tls);
 	tls = NULL;
 }
 
-static void outq_flush(struct outq *q)
+void relay_gso_add(struct relay_gso *g)
 {
-	unsigned done = 0;
+	if (!tls)
+		return;
+	g->sends += tls->gso.sends;
+	g->datagrams += tls->gso.datagrams;
+	g->refused += tls->gso.refused;
+}
 
-	while (done < q->n) {
-		int r = sendmmsg(q->fd, q->m + done, q->n - done, MSG_DONTWAIT);
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			break;          /* send buffer full: the rest is lost */
-		}
-		done += (unsigned)r;
+static void msg_set(struct mmsghdr *m, const struct sa *to, struct iovec *iov,
+		    size_t niov)
+{
+	memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+	m->msg_hdr.msg_name = (void *)&to->u.sa;
+	m->msg_hdr.msg_namelen = to->len;
+	m->msg_hdr.msg_iov = iov;
+	m->msg_hdr.msg_iovlen = niov;
+}
+
+static void msg_gso(struct mmsghdr *m, uint8_t *ctl, uint16_t segsz)
+{
+	struct cmsghdr *c = (struct cmsghdr *)(void *)ctl;
+
+	m->msg_hdr.msg_control = ctl;
+	m->msg_hdr.msg_controllen = CMSG_SPACE(sizeof(segsz));
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_SEGMENT;
+	c->cmsg_len = CMSG_LEN(sizeof(segsz));
+	memcpy(CMSG_DATA(c), &segsz, sizeof(segsz));
+}
+
+/* Length of the GSO run starting at queue entry I (1: no run). */
+static unsigned gso_run(const struct outq *q, unsigned i)
+{
+	size_t seg = q->iov[i].iov_len, total = seg;
+	unsigned k = i + 1;
+
+	while (k < q->n && k - i < GSO_MAXSEG && q->to[k] == q->to[i] &&
+	       q->iov[k].iov_len <= seg && total + q->iov[k].iov_len <=
+	       GSO_MAXBYTES) {
+		total += q->iov[k].iov_len;
+		if (q->iov[k++].iov_len < seg)
+			break;          /* a shorter one ends the run */
 	}
+	return k - i;
+}
+
+/* Send the datagrams of one refused GSO message one by one. */
+static void send_each(int fd, struct mmsghdr *m)
+{
+	struct mmsghdr one[GSO_MAXSEG];
+	size_t i, n = m->msg_hdr.msg_iovlen;
+
+	for (i = 0; i < n; i++) {
+		memset(&one[i].msg_hdr, 0, sizeof(one[i].msg_hdr));
+		one[i].msg_hdr.msg_name = m->msg_hdr.msg_name;
+		one[i].msg_hdr.msg_namelen = m->msg_hdr.msg_namelen;
+		one[i].msg_hdr.msg_iov = &m->msg_hdr.msg_iov[i];
+		one[i].msg_hdr.msg_iovlen = 1;
+	}
+	(void)sys_sendmmsg(fd, one, (unsigned)n, MSG_DONTWAIT);
+}
+
+static void outq_flush(struct scratch *s, struct outq *q)
+{
+	unsigned nm = 0, i = 0, done = 0;
+	bool gso = (!g_media || g_media->conf.gso) &&
+		   s->gso_refused < GSO_GIVEUP;
+	bool any = false, refused = false;
+
+	while (i < q->n) {
+		unsigned run = gso ? gso_run(q, i) : 1;
+
+		msg_set(&s->sm[nm], q->to[i], &q->iov[i], run);
+		if (run > 1) {
+			msg_gso(&s->sm[nm], s->sctl[nm],
+				(uint16_t)q->iov[i].iov_len);
+			++s->gso.sends;
+			s->gso.datagrams += run;
+			any = true;
+		}
+		++nm;
+		i += run;
+	}
+	while (done < nm) {
+		int r = sys_sendmmsg(q->fd, s->sm + done, nm - done,
+				     MSG_DONTWAIT);
+		if (r > 0) {
+			done += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EINVAL || errno == EIO) &&
+		    s->sm[done].msg_hdr.msg_controllen) {
+			/* GSO refused for this message: send it plainly */
+			++s->gso_refused;
+			++s->gso.refused;
+			refused = true;
+			send_each(q->fd, &s->sm[done++]);
+			continue;
+		}
+		break;          /* send buffer full: the rest is lost */
+	}
+	if (any && !refused && s->gso_refused < GSO_GIVEUP)
+		s->gso_refused = 0;     /* only refusals in a row give up */
 	q->n = 0;
 }
 
@@ -91,7 +215,7 @@ static void flush_all(struct scratch *s)
 	unsigned i;
 
 	for (i = 0; i < s->nq; i++)
-		outq_flush(&s->q[i]);
+		outq_flush(s, &s->q[i]);
 	s->nq = 0;
 }
 
@@ -116,15 +240,11 @@ static bool enqueue(struct scratch *s, int fd, const struct sa *dst,
 		q->n = 0;
 	}
 	if (q->n == BATCH)
-		outq_flush(q);
+		outq_flush(s, q);
 
 	q->iov[q->n].iov_base = data;
 	q->iov[q->n].iov_len = len;
-	memset(&q->m[q->n].msg_hdr, 0, sizeof(q->m[q->n].msg_hdr));
-	q->m[q->n].msg_hdr.msg_name = (void *)&dst->u.sa;
-	q->m[q->n].msg_hdr.msg_namelen = dst->len;
-	q->m[q->n].msg_hdr.msg_iov = &q->iov[q->n];
-	q->m[q->n].msg_hdr.msg_iovlen = 1;
+	q->to[q->n] = dst;
 	++q->n;
 	return true;
 }
@@ -410,14 +530,17 @@ void relay_recv(struct worker *w, struct msock *ms)
 			h->msg_namelen = sizeof(s->src[i]);
 			h->msg_iov = &s->iov[i];
 			h->msg_iovlen = 1;
-			h->msg_control = s->ctl[i];
-			h->msg_controllen = sizeof(s->ctl[i]);
+			/* SO_RXQ_OVFL is a running count: reading it once
+			 * per batch is enough, and a control buffer on every
+			 * message costs a cmsg per datagram */
+			h->msg_control = i ? NULL : s->ctl;
+			h->msg_controllen = i ? 0 : sizeof(s->ctl);
 			h->msg_flags = 0;
 		}
-		n = recvmmsg(ms->fd, s->m, BATCH, MSG_DONTWAIT, NULL);
+		n = sys_recvmmsg(ms->fd, s->m, BATCH, MSG_DONTWAIT);
 		if (n <= 0)
 			break;
-		overflow_update(ms, &s->m[n - 1].msg_hdr);
+		overflow_update(ms, &s->m[0].msg_hdr);
 		for (i = 0; i < (unsigned)n; i++) {
 			unsigned nd = relay_packet(w, ms, s->buf[i],
 						   s->m[i].msg_len,

@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include "log.h"
 #include "media.h"
+#include "sysio.h"
 
 struct wmsg {
 	struct wmsg *next;
@@ -141,7 +142,7 @@ static bool epoll_poll(struct worker *w)
 	bool msgs = false;
 	int i, n;
 
-	n = epoll_wait(w->epfd, evs, 64, 1000);
+	n = sys_epoll_wait(w->epfd, evs, 64, 1000);
 	worker_tick(w);
 	for (i = 0; i < n; i++) {
 		if (!evs[i].data.ptr) {

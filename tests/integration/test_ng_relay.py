@@ -383,6 +383,60 @@ def test_list_and_statistics(d):
     require(c.call_id not in r.get("calls", []), "deleted call still listed")
 
 
+def gso_datagrams(d):
+    r = d.ng.ok({"command": "statistics"})
+    return r["statistics"]["tally"]["gso datagrams"]
+
+
+def test_video_frame_bursts(d):
+    """Video as encoders send it: a frame's packets back to back, all of one
+    size but the last. Every datagram arrives on its own at the far end, in
+    order and byte-identical, both ways. tally-media sends such runs with
+    segmentation offload (UDP_SEGMENT) on its epoll path: its statistics
+    must show datagrams carried that way, so this test fails if the offload
+    path is never taken (20 frames of 16 packets: the relay wakes up once a
+    frame has started, and reads what has queued meanwhile). The io_uring
+    path sends datagram by datagram: there only the delivery is checked."""
+    frames, per_frame = 20, 16
+    check_gso = not IS_RTPENGINE and \
+        "--io-uring=yes" not in os.environ.get("TALLY_MEDIA_ARGS", "")
+    c = Call(d.ng).setup()
+    try:
+        before = gso_datagrams(d) if check_gso else 0
+        for src, dst in ((c.a.peers["video"], c.b.peers["video"]),
+                         (c.b.peers["video"], c.a.peers["video"])):
+            sent = []
+            for f in range(frames):
+                burst = []
+                for k in range(per_frame):
+                    size = 1100 if k < per_frame - 1 else 333
+                    payload = bytes([f, k]) + os.urandom(size - 2)
+                    burst.append(src.next_rtp(pt=96, payload=payload,
+                                              ts_step=3000 if k == 0 else 0,
+                                              marker=k == per_frame - 1))
+                for pkt in burst:
+                    src.send_rtp(pkt)
+                sent += burst
+                time.sleep(0.005)
+            sent_set = set(sent)
+            got = collect(dst.rtp, len(sent), 3.0,
+                          match=lambda data, a: data in sent_set)
+            require(len(got) == len(sent), "%d of %d burst datagrams arrived"
+                    % (len(got), len(sent)))
+            require(all(a == dst.remote_rtp for _, a in got),
+                    "burst datagrams from another port than advertised")
+            require(in_order([g for g, _ in got], sent, "video bursts"),
+                    "burst datagrams reordered")
+        if check_gso:
+            after = gso_datagrams(d)
+            require(after - before >= 2,
+                    "no datagram went out by segmentation offload (%d -> %d)"
+                    % (before, after))
+    finally:
+        c.delete()
+        c.close()
+
+
 def test_delete_frees_ports(d):
     c = Call(d.ng).setup()
     try:
@@ -422,5 +476,6 @@ if __name__ == "__main__":
          test_rtcp_mux, test_reoffer_hold_remove_add_video, test_sdp_ice_removed_rest_kept,
          test_retransmitted_request_cached, test_reoffer_from_callee,
          test_address_rewritten, test_rtcp_mux_demux, test_rtcp_mux_offer, test_offer_with_port0_line,
-         test_list_and_statistics, test_delete_frees_ports, test_unknown_call_id],
+         test_list_and_statistics, test_video_frame_bursts, test_delete_frees_ports,
+         test_unknown_call_id],
         daemon_factory=lambda: Daemon())
