@@ -139,17 +139,30 @@ def used_udp_ports():
     return used
 
 
+def ephemeral_low():
+    """First port of the kernel's ephemeral range (32768 by default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def port_window(width, taken, start=2000):
     """Pick, at run time, the [lo, hi] window of `width` ports in
     start-60999 (1000-aligned) with the fewest ports in use now, not
-    overlapping `taken` (which gets the window appended)."""
+    overlapping `taken` (which gets the window appended). Windows below the
+    ephemeral range come first: loadgen's and fwd's sockets (thousands of
+    ephemeral ports, some opened after the window is chosen) would take
+    pairs from a relay's window there, and it would run out of ports."""
     used = used_udp_ports()
+    eph = ephemeral_low()
     best = None
     for lo in range(start, 61000 - width, 1000):
         hi = lo + width - 1
         if any(not (hi < a or lo > b) for a, b in taken):
             continue
-        n = sum(1 for p in used if lo <= p <= hi)
+        n = (hi >= eph, sum(1 for p in used if lo <= p <= hi))
         if best is None or n < best[0]:
             best = (n, lo, hi)
     if best is None:
@@ -854,7 +867,9 @@ def main():
          "spin": not a.sink_sleeps,
          "relay_cpu": a.relay_cpu}
     n_audio = a.audio_calls or max(steps) // 100
-    n_av = a.av_calls or (200 if q else 300)
+    # 250: 120k pps of video needs 240 A/V calls, and two relay windows
+    # (below) fit under the ephemeral range with 1200 audio calls
+    n_av = a.av_calls or (200 if q else 250)
     scen = a.scenarios.split(",")
 
     os.sched_setaffinity(0, {a.loadgen_cpu})   # the harness stays off CPU 1
@@ -872,7 +887,9 @@ def main():
         calls = Calls(lg, n_audio, n_av, 16)
         relays = [Direct("direct"), Fwd(fwd_bin, a.relay_cpu)]
         taken = []
-        ports_needed = 20 * n_av + 10 * n_audio + 2000
+        # per call: a pair per stream (RTP+RTCP) and one per
+        # replication sink; A/V 8 pairs, audio 4; plus some slack
+        ports_needed = 16 * n_av + 8 * n_audio + 1000
         if not a.no_rtpengine:
             def rtpe_argv(ng, lo, hi):
                 return [a.rtpengine, "--config-file=none", "--table=-1",
