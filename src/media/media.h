@@ -283,8 +283,9 @@ void relay_ovfl(struct msock *ms, uint32_t v);
 /* A worker thread ends: free its receive buffers (epoll path). */
 void relay_thread_end(void);
 
-/* Segmentation offload on the epoll path (relay.c): GSO messages sent, the
- * datagrams they carried, and refusals. Counted per worker thread. */
+/* Segmentation offload on the epoll path (relay.c): GSO messages built,
+ * the datagrams in them, and the messages the kernel refused (those went
+ * out datagram by datagram). Counted per worker thread. */
 struct relay_gso {
 	uint64_t sends, datagrams, refused;
 };

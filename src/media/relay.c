@@ -67,12 +67,14 @@ struct scratch {
 	struct iovec iov[BATCH];
 	struct mmsghdr m[BATCH];
 	struct sockaddr_storage src[BATCH];
-	uint8_t ctl[CMSG_SPACE(sizeof(uint32_t))];
+	uint8_t ctl[CMSG_SPACE(sizeof(uint32_t))]
+		__attribute__((aligned(sizeof(size_t))));
 	struct outq q[NOUTQ];
 	unsigned nq;
 	/* outq_flush: the messages of one queue */
 	struct mmsghdr sm[BATCH];
-	uint8_t sctl[BATCH][CMSG_SPACE(sizeof(uint16_t))];
+	uint8_t sctl[BATCH][CMSG_SPACE(sizeof(uint16_t))]
+		__attribute__((aligned(sizeof(size_t))));
 	unsigned gso_refused;   /* refusals in a row; GSO_GIVEUP: off */
 	struct relay_gso gso;
 };
