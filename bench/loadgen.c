@@ -331,38 +331,44 @@ static void leg_send(uint32_t li, uint8_t *buf, size_t size, bool meas)
 static bool spin;
 static uint64_t idle_ns;
 
-static void poll_once(int64_t timeout_ns)
+/* One epoll round (TS: how long to wait) and the reads it asks for. */
+static int poll_ready(const struct timespec *ts)
 {
 	struct epoll_event ev[256];
-	struct timespec ts;
-	uint64_t t0, t1, end;
 	int n, i;
 
-	if (timeout_ns < 0)
-		timeout_ns = 0;
-	if (spin) {
-		t0 = now_ns();
-		end = t0 + (uint64_t)timeout_ns;
-		do {
-			n = epoll_wait(epfd, ev, 256, 0);
-			for (i = 0; i < n; i++) {
-				if (ev[i].data.u64 < nsock)
-					sock_read(ev[i].data.u64);
-			}
-			t1 = now_ns();
-			if (n <= 0)
-				idle_ns += t1 - t0;
-			t0 = t1;
-		} while (t1 < end);
-		return;
-	}
-	ts.tv_sec = timeout_ns / 1000000000;
-	ts.tv_nsec = timeout_ns % 1000000000;
-	n = epoll_pwait2(epfd, ev, 256, &ts, NULL);
+	n = epoll_pwait2(epfd, ev, 256, ts, NULL);
 	for (i = 0; i < n; i++) {
 		if (ev[i].data.u64 < nsock)
 			sock_read(ev[i].data.u64);
 	}
+	return n;
+}
+
+static void poll_once(int64_t timeout_ns)
+{
+	static const struct timespec now = {0, 0};
+	struct timespec ts;
+	uint64_t t0, t1, end;
+
+	if (timeout_ns < 0)
+		timeout_ns = 0;
+	if (!spin) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		(void)poll_ready(&ts);
+		return;
+	}
+	t0 = now_ns();
+	end = t0 + (uint64_t)timeout_ns;
+	do {
+		int n = poll_ready(&now);
+
+		t1 = now_ns();
+		if (n <= 0)
+			idle_ns += t1 - t0;
+		t0 = t1;
+	} while (t1 < end);
 }
 
 /*

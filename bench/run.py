@@ -298,6 +298,8 @@ def sdp_parse(sdp):
 
 class Loadgen:
     def __init__(self, path, cpu, spin=True):
+        """spin: busy-poll between sends (every run), never SCHED_FIFO."""
+        self.spin = spin
         self.p = spawn([path], cpu, rt=not spin, stdin=subprocess.PIPE,
                        stdout=subprocess.PIPE, text=True, bufsize=1)
         self.nsock = 0
@@ -338,10 +340,10 @@ class Loadgen:
             raise RuntimeError("loadgen legs: %s" % r)
         return first, len(legs)
 
-    def run(self, first, count, pps, size, dur, warm, drain, burst=1,
-            spin=True):
+    def run(self, first, count, pps, size, dur, warm, drain, burst=1):
         return self.cmd("run %d %d %g %d %d %d %d %d %d" % (
-            first, count, pps, size, dur, warm, drain, burst, int(spin)))
+            first, count, pps, size, dur, warm, drain, burst,
+            int(self.spin)))
 
 
 # ----------------------------------------------------------------- relays --
@@ -600,7 +602,7 @@ def measure(lg, relay, scen, rep, streams, pps, size, burst, t):
     c0 = cpu_ns(pid) if pid else 0
     l0, k0 = cpu_ns(lg.p.pid), core_busy_ns(t["relay_cpu"])
     r = lg.run(first, streams, pps, size, t["dur"], t["warm"], t["drain"],
-               burst, t["spin"])
+               burst)
     c1 = cpu_ns(pid) if pid else 0
     l1, k1 = cpu_ns(lg.p.pid), core_busy_ns(t["relay_cpu"])
     if "sent" not in r:
@@ -864,7 +866,6 @@ def main():
         [5000, 10000, 20000, 30000, 40000, 60000, 80000, 100000, 120000])
     reps = a.reps or (2 if q else 3)
     t = {"dur": a.dur_ms or (700 if q else 1000), "warm": 200, "drain": 200,
-         "spin": not a.sink_sleeps,
          "relay_cpu": a.relay_cpu}
     n_audio = a.audio_calls or max(steps) // 100
     # 250: 120k pps of video needs 240 A/V calls, and two relay windows
@@ -883,7 +884,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     t_start = time.time()
     try:
-        lg = Loadgen(loadgen_bin, a.loadgen_cpu, t["spin"])
+        lg = Loadgen(loadgen_bin, a.loadgen_cpu, spin=not a.sink_sleeps)
         calls = Calls(lg, n_audio, n_av, 16)
         relays = [Direct("direct"), Fwd(fwd_bin, a.relay_cpu)]
         taken = []
@@ -958,7 +959,7 @@ def main():
                           "audio_calls": n_audio, "av_calls": n_av,
                           "video_pps": a.video_pps, "threads": a.threads,
                           "video_fps": a.video_fps, "video_burst": vburst,
-                          "sink_spins": t["spin"],
+                          "sink_spins": lg.spin,
                           "relay_cpu": a.relay_cpu,
                           "loadgen_cpu": a.loadgen_cpu, "quick": q,
                           "loss_max_pct": LOSS_MAX, "nice": a.nice, "rt": a.rt,
