@@ -15,7 +15,7 @@
 
 struct media *g_media;          /* main.c's, not in the library */
 
-static uint8_t pkt[80][1400];
+static uint8_t pkt[80][PKTMAX];
 
 /* Queue entries of LENS (0-terminated) to DSTS[i] (NULL: all to d0). */
 static void fill(struct outq *q, const struct sa *d0, const struct sa *d1,
@@ -61,14 +61,18 @@ static void test_runs(void **state)
 	fill(q, &a, &b, big, NULL);
 	assert_int_equal(gso_run(q, 0), 3);
 
-	/* the byte limit: 65000 / 1400 = 46 datagrams at most; the queue
-	 * holds BATCH (32), so check the limit with the arithmetic instead */
+	/* a full queue of 1400 B is one run (44800 B); of 2040 B it would
+	 * be 65280 B: the byte limit ends the run at 31 (63240 B) */
 	for (i = 0; i < BATCH; i++)
 		many[i] = 1400;
 	many[BATCH] = 0;
 	fill(q, &a, &b, many, NULL);
 	assert_int_equal(gso_run(q, 0), BATCH);
-	assert_true(BATCH * 1400 <= GSO_MAXBYTES);
+	for (i = 0; i < BATCH; i++)
+		many[i] = 2040;
+	fill(q, &a, &b, many, NULL);
+	assert_int_equal(gso_run(q, 0), GSO_MAXBYTES / 2040);
+	assert_int_equal(gso_run(q, GSO_MAXBYTES / 2040), 1);
 	free(q);
 }
 
