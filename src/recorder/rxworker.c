@@ -25,6 +25,20 @@
  * Worked example, one round: epoll says ports 40000 (RTP) and 40003 (RTCP)
  * are readable; recvmmsg returns 3 RTP and 1 RTCP datagrams; 4 records go
  * into session S's buffer; the round ends; write(S.fd, 4 records).
+ *
+ * Streams die at the end of a round, never inside it. One epoll_wait can
+ * return the eventfd (a close or remove command) and, after it in the same
+ * events array, a socket of the stream that command closes: the array holds
+ * a pointer into the stream, not a descriptor. So stream_close() closes the
+ * sockets (fd = -1: sock_read skips them) and moves the stream to a
+ * "dead" list; reap_dead() frees that list once the round's events are all
+ * handled. Measured reason: with BYE landing while RTP flooded the session,
+ * the earlier free-at-once crashed an ASan build within 6-15 sessions
+ * (issue 10, defect 2; tests/integration/rec_byeflood.py). Generation ids
+ * in epoll's data would also work, but would need a lookup table; a dead
+ * stream costs one list link for at most one round. The rxfile needs no
+ * such care: only a stream's sockets are in the epoll set, and a dead
+ * stream's skipped sockets never reach its file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +79,7 @@ struct rxsock {
 
 struct rxstream {
 	struct rxstream *next;       /* in its file's list */
+	struct rxstream *dead_next;  /* in rxworker.dead once closed */
 	struct rxfile *f;
 	uint16_t port;
 	bool video;
@@ -111,6 +126,7 @@ struct rxworker {
 	struct mqueue *mq;           /* drained files back to main */
 	struct rxstream *byport[65536];
 	struct rxfile *dirty;
+	struct rxstream *dead;       /* closed this round, freed at its end */
 	struct rxfile *drained;      /* closed files for main (mtx) */
 	struct rx_stats st;          /* atomic adds */
 	uint32_t our_ssrc;
@@ -309,6 +325,8 @@ static void sock_read(struct rxworker *w, struct rxsock *s)
 {
 	int round;
 
+	if (s->fd < 0)
+		return;              /* its stream was closed earlier this round */
 	/* bounded: one busy socket must not starve the others */
 	for (round = 0; round < 4; round++) {
 		struct timespec ts;
@@ -382,7 +400,20 @@ static void stream_close(struct rxworker *w, struct rxstream *st)
 	if (w->byport[st->port] == st)
 		w->byport[st->port] = NULL;
 	ADD(streams, (uint64_t)-1);
-	free(st);
+	/* this round's events may still point at st->s[]: free it after */
+	st->dead_next = w->dead;
+	w->dead = st;
+}
+
+/* End of a round: free the streams closed during it. */
+static void reap_dead(struct rxworker *w)
+{
+	while (w->dead) {
+		struct rxstream *st = w->dead;
+
+		w->dead = st->dead_next;
+		free(st);
+	}
 }
 
 static void stream_unlink(struct rxstream *st)
@@ -510,6 +541,7 @@ static void *thread_main(void *arg)
 				sock_read(w, evs[i].data.ptr);
 		}
 		flush_dirty(w);
+		reap_dead(w);
 		if (stop)
 			break;
 	}
@@ -556,12 +588,18 @@ void rxworker_shutdown(struct rxworker *w)
 		if (w->byport[port])
 			stream_close(w, w->byport[port]);
 	flush_dirty(w);                    /* what those sockets still held */
+	reap_dead(w);
 	for (c = w->q; c; c = next) {      /* queued after the stop */
 		next = c->next;
 		if (c->type == CMD_ADD) {
 			close(c->st->s[0].fd);
 			close(c->st->s[1].fd);
 			free(c->st);
+		}
+		else if (c->type == CMD_CLOSE) {
+			/* its owner let go of it (rsess_end): nobody else
+			 * would close the capture */
+			rxworker_file_free(c->f);
 		}
 		free(c);
 	}

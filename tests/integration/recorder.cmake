@@ -14,3 +14,6 @@ tally_pytest(rec_crash rec_crash.py 180)
 # limits (503 at max-sessions and below the disk floor), PLI/FIR to video
 # senders, in-dialog UPDATE pause/resume
 tally_pytest(rec_limits rec_limits.py 120)
+# issue 10, defect 2: BYE (and a re-INVITE removing a stream) while RTP
+# floods the session, 40 times; no sanitizer report, the daemon serves on
+tally_pytest(rec_byeflood rec_byeflood.py 120)
