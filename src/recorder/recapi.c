@@ -26,6 +26,8 @@
  *   bad query, id or file name              -> 400
  *   no such recording / file                -> 404
  *   DELETE while recording or finalizing    -> 409
+ *   DELETE of a folder that is a symlink,   -> 409 (row and files kept)
+ *   not a folder, or outside the storage
  *   Range outside the file                  -> 416
  *
  * Query strings are URL-decoded ('+' is a space, %XX a byte; %00 and a bad
@@ -688,14 +690,24 @@ static int rm_entry(const char *path, const struct stat *sb, int flag,
 }
 
 /* Remove the session folder DIR and all in it: 0 (also if it was gone
- * already), EPERM (outside the storage root) or the errno of the first
- * entry that could not be removed. Symlinks are removed, never followed,
- * and the walk stays on DIR's file system. */
+ * already), ELOOP (DIR itself is a symlink: the daemon never makes one, so
+ * someone replaced the folder; neither the link nor its target is ours to
+ * remove), ENOTDIR (not a folder), EPERM (resolves outside the storage
+ * root) or the errno of the first entry that could not be removed.
+ * Symlinks inside are removed, never followed, and the walk stays on
+ * DIR's file system. */
 static int folder_remove(const struct recapi *api, const char *dir)
 {
 	char rp[PATH_MAX];
+	struct stat st;
 	int err;
 
+	if (lstat(dir, &st))
+		return errno == ENOENT ? 0 : errno;
+	if (S_ISLNK(st.st_mode))
+		return ELOOP;
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
 	err = folder_resolve(api, dir, rp);
 	if (err == ENOENT)
 		return 0;
@@ -727,13 +739,24 @@ static uint16_t delete_rec(struct recapi *api, struct http_conn *conn,
 				   "the recording is still running" :
 				   "the recording is being finalized");
 	err = folder_remove(api, dir);
+	if (err == ELOOP || err == ENOTDIR || err == EPERM) {
+		/* the storage was changed under us: a conflict for an
+		 * operator to look at, not a server fault; nothing touched */
+		log_re(LOG_LVL_WARN, "recapi: [%s] delete %s refused: %s", id,
+		       dir, err == ELOOP ? "a symbolic link" : err == ENOTDIR ?
+		       "not a folder" : "outside the storage root");
+		return reply_error(api, conn, 409, "Conflict", NULL,
+				   err == ELOOP ?
+				   "the session folder is a symbolic link" :
+				   err == ENOTDIR ?
+				   "the session folder is not a folder" :
+				   "the folder is outside the storage root");
+	}
 	if (err) {
 		log_re(LOG_LVL_ERROR, "recapi: [%s] delete %s: %m", id, dir,
 		     err);
 		return reply_error(api, conn, 500, "Internal Server Error",
-				   NULL, err == EPERM ?
-				   "the folder is outside the storage root" :
-				   "the folder could not be removed");
+				   NULL, "the folder could not be removed");
 	}
 	err = catalog_delete(api->cat, id);
 	if (err && err != ENOENT)

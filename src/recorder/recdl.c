@@ -27,7 +27,10 @@
  * Range (RFC 9110 14.2): recdl_range() accepts one "bytes=" range:
  * first-last, first- and -suffix. Several ranges or a malformed header are
  * ignored (the whole file is sent, which the RFC allows); a range that
- * starts past the end is 416.
+ * starts past the end is 416. Positions have no length limit in the RFC:
+ * one too large for 64 bits saturates, so it is past every end, as it
+ * would be in any file: bytes=<20 digits>- is 416, bytes=0-<20 digits> is
+ * 206 to the end, bytes=-<20 digits> is 206 for the whole file.
  */
 #include <errno.h>
 #include <string.h>
@@ -58,17 +61,21 @@ struct recdl {
 	struct sa peer;
 };
 
+/* Digits only, at least one; a value past UINT64_MAX saturates to it. */
 static bool parse_u64(const char *p, size_t n, uint64_t *v)
 {
 	uint64_t x = 0;
 	size_t i;
 
-	if (!n || n > 18)
+	if (!n)
 		return false;
 	for (i = 0; i < n; i++) {
+		uint64_t d;
+
 		if (p[i] < '0' || p[i] > '9')
 			return false;
-		x = x * 10 + (uint64_t)(p[i] - '0');
+		d = (uint64_t)(p[i] - '0');
+		x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
 	}
 	*v = x;
 	return true;

@@ -19,10 +19,12 @@
  * queries (not a number, unknown media or parameter, limit out of range,
  * bad escapes, repeats), details and 404 for an unknown id, downloads
  * (bytes, Content-Type, Content-Disposition), Range (first-last, first-,
- * suffix, 416, several ranges ignored), traversal (400 for '/', '..',
+ * suffix, 416, several ranges ignored, positions of 19 to 40 digits:
+ * 416 past the end, 206 to the end), traversal (400 for '/', '..',
  * encoded or not; 404 through a symlink, a folder outside the root, a
  * directory), DELETE (409 while recording or finalizing, 200 and the
- * folder gone, 404 after; the outside folder is left alone), the status
+ * folder gone, 404 after; 409 for the outside folder and for a folder
+ * replaced by a symlink out of the storage, both left alone), the status
  * counters with the daemon's part, a client that hangs up mid-download,
  * and an API without a token.
  */
@@ -704,6 +706,39 @@ static void test_range(void **state)
 	assert_string_equal(hdr(&c, "Content-Range"), want);
 	cli_close(&c);
 
+	/* positions too long for 64 bits (issue 10): past every end */
+	assert_int_equal(request(f, &c, "GET", path, AUTH
+				 "Range: bytes=0-99999999999999999999\r\n"), 206);
+	snprintf(want, sizeof(want), "bytes 0-%d/%d", BIG - 1, BIG);
+	assert_string_equal(hdr(&c, "Content-Range"), want);
+	assert_int_equal(body_len(&c), BIG);
+	cli_close(&c);
+	assert_int_equal(request(f, &c, "GET", path, AUTH "Range: bytes=7-"
+				 "1234567890123456789012345678901234567890\r\n"),
+			 206);
+	snprintf(want, sizeof(want), "bytes 7-%d/%d", BIG - 1, BIG);
+	assert_string_equal(hdr(&c, "Content-Range"), want);
+	cli_close(&c);
+	assert_int_equal(request(f, &c, "GET", path, AUTH
+				 "Range: bytes=1000000000000000000-\r\n"), 416);
+	assert_error(&c, 416);
+	cli_close(&c);
+	assert_int_equal(request(f, &c, "GET", path, AUTH
+				 "Range: bytes=99999999999999999999-\r\n"), 416);
+	assert_error(&c, 416);
+	snprintf(want, sizeof(want), "bytes */%d", BIG);
+	assert_string_equal(hdr(&c, "Content-Range"), want);
+	cli_close(&c);
+	assert_int_equal(request(f, &c, "GET", path, AUTH "Range: bytes="
+				 "18446744073709551616-18446744073709551617\r\n"),
+			 416);
+	cli_close(&c);
+	assert_int_equal(request(f, &c, "GET", path, AUTH
+				 "Range: bytes=-99999999999999999999\r\n"), 206);
+	snprintf(want, sizeof(want), "bytes 0-%d/%d", BIG - 1, BIG);
+	assert_string_equal(hdr(&c, "Content-Range"), want);
+	cli_close(&c);
+
 	/* several ranges, or nonsense: the whole file */
 	assert_int_equal(request(f, &c, "GET",
 				 "/api/v1/recordings/rec-done/files/media.pcap",
@@ -796,14 +831,51 @@ static void test_delete(void **state)
 				 AUTH), 400);
 	cli_close(&c);
 
-	/* a row whose folder lies outside the storage root: refused, kept */
+	/* a row whose folder lies outside the storage root: a conflict,
+	 * refused, kept */
 	assert_int_equal(request(f, &c, "DELETE",
-				 "/api/v1/recordings/rec-outside", AUTH), 500);
-	assert_error(&c, 500);
+				 "/api/v1/recordings/rec-outside", AUTH), 409);
+	assert_error(&c, 409);
 	cli_close(&c);
 	snprintf(p, sizeof(p), "%s/outside/alice.mp4", f->root);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(get(f, "/api/v1/recordings/rec-outside"), 200);
+
+	/* a session folder replaced by a symlink out of the storage (issue
+	 * 10): 409, the link, its target and the row stay */
+	{
+		char lnk[256], vic[256], vf[300];
+
+		snprintf(lnk, sizeof(lnk), "%s/rec-link", f->storage);
+		make_session(f, "rec-link", lnk, SF_COMPLETE,
+			     "sip:mallory@example.com", "M", 1764000100, false);
+		assert_int_equal(rmdir(lnk), 0);
+		snprintf(vic, sizeof(vic), "%s/victim", f->root);
+		assert_int_equal(mkdir(vic, 0755), 0);
+		snprintf(vf, sizeof(vf), "%s/keep.txt", vic);
+		write_file(vf, "keep", 4);
+		assert_int_equal(symlink(vic, lnk), 0);
+		assert_int_equal(request(f, &c, "DELETE",
+					 "/api/v1/recordings/rec-link", AUTH),
+				 409);
+		assert_error(&c, 409);
+		assert_non_null(strstr(body(&c), "symbolic link"));
+		cli_close(&c);
+		assert_int_equal(stat(vf, &st), 0);
+		assert_int_equal(lstat(lnk, &st), 0);
+		assert_true(S_ISLNK(st.st_mode));
+		assert_int_equal(get(f, "/api/v1/recordings/rec-link"), 200);
+		/* even one pointing inside the storage: another recording's
+		 * folder is not this one's to remove */
+		assert_int_equal(unlink(lnk), 0);
+		snprintf(vic, sizeof(vic), "%s/rec-live", f->storage);
+		assert_int_equal(symlink(vic, lnk), 0);
+		assert_int_equal(request(f, &c, "DELETE",
+					 "/api/v1/recordings/rec-link", AUTH),
+				 409);
+		cli_close(&c);
+		assert_int_equal(stat(vic, &st), 0);
+	}
 
 	/* a row whose folder is gone already: the row goes */
 	snprintf(p, sizeof(p), "%s/rec-fin", f->storage);
