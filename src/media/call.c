@@ -8,6 +8,19 @@
  * media.calls until delete, the --timeout sweep or shutdown; mcall_delete()
  * frees it on its worker, where the destructors unregister every socket from
  * epoll before closing it, so no event can point at freed memory.
+ *
+ * Pairing: two parties in dialogue point at each other (party.other), and
+ * so do their streams of the same m= line (mstream.peer). Both relations are
+ * kept symmetric, one partner each, never oneself, by party_pair() and
+ * mstream_pair() alone:
+ *   a->other == b  <=>  b->other == a
+ *   st->peer == pt  <=>  pt->peer == st, and then st->party->other == pt->party
+ * A destructor clears exactly its partner's back pointer, so whatever the
+ * order in which a call's parties go, nothing points at a freed one. A
+ * controller that pairs a party anew (a third tag, an answer naming a tag
+ * that was in dialogue with someone else) takes it away from its old
+ * partner, which is left unpaired: its media is dropped, not sent to a
+ * stream that has gone.
  */
 #include <errno.h>
 #include <string.h>
@@ -45,13 +58,27 @@ int msock_register(struct mcall *call, struct msock *ms)
 	return err;
 }
 
-/* worker: detach every sink fed by ST (the stream goes away). */
+/* worker: every sink made from ST, attached or not, loses it (the stream
+ * closes or goes away): sk->src is never left pointing at a freed stream. */
 static void stream_unsink(struct mstream *st)
 {
+	struct mcall *call = st->party ? st->party->call : NULL;
+	struct le *le, *le2;
+
 	while (st->nsinks) {
 		struct sink *sk = st->sinks[--st->nsinks];
 		sk->active = false;
 		sk->src = NULL;
+	}
+	if (!call)
+		return;
+	for (le = list_head(&call->subscrs); le; le = le->next) {
+		struct subscr *sub = le->data;
+		for (le2 = list_head(&sub->sinks); le2; le2 = le2->next) {
+			struct sink *sk = le2->data;
+			if (sk->src == st)
+				sk->src = NULL;
+		}
 	}
 }
 
@@ -112,14 +139,32 @@ int mstream_open(struct mstream *st)
 	return err ? EIO : 0;
 }
 
+/* worker: ST has no peer any more, nor does its old peer. */
+static void mstream_unpair(struct mstream *st)
+{
+	if (st->peer && st->peer->peer == st)
+		st->peer->peer = NULL;
+	st->peer = NULL;
+}
+
+void mstream_pair(struct mstream *a, struct mstream *b)
+{
+	if (a->peer != b)
+		mstream_unpair(a);
+	if (b->peer != a)
+		mstream_unpair(b);
+	if (a == b)
+		return;
+	a->peer = b;
+	b->peer = a;
+}
+
 void mstream_close(struct mstream *st)
 {
 	struct mcall *call = st->party ? st->party->call : NULL;
 
 	stream_unsink(st);
-	if (st->peer && st->peer->peer == st)
-		st->peer->peer = NULL;
-	st->peer = NULL;
+	mstream_unpair(st);
 	if (st->rtp && call)
 		call->nsockets -= 2;
 	msock_drop(&st->rtp);
@@ -128,13 +173,36 @@ void mstream_close(struct mstream *st)
 	st->latched_rtp = st->latched_rtcp = false;
 }
 
+static void party_unpair(struct party *p)
+{
+	struct le *le;
+
+	for (le = list_head(&p->streams); le; le = le->next)
+		mstream_unpair(le->data);
+	if (p->other && p->other->other == p)
+		p->other->other = NULL;
+	p->other = NULL;
+}
+
+int party_pair(struct party *a, struct party *b)
+{
+	if (!a || !b || a == b)
+		return EINVAL;
+	if (a->other == b && b->other == a)
+		return 0;
+	party_unpair(a);
+	party_unpair(b);
+	a->other = b;
+	b->other = a;
+	return 0;
+}
+
 static void party_destructor(void *arg)
 {
 	struct party *p = arg;
 
+	party_unpair(p);
 	list_flush(&p->streams);
-	if (p->other && p->other->other == p)
-		p->other->other = NULL;
 	list_unlink(&p->le);
 	mem_deref(p->sdp);
 }

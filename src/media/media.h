@@ -303,6 +303,11 @@ void mcall_delete(struct mcall *call, const char *why);
 struct party *party_find(struct mcall *call, const struct pl *tag);
 int  party_add(struct party **pp, struct mcall *call, const struct pl *tag);
 struct mstream *party_stream(struct party *p, unsigned index);
+/* Worker (streams change): make A and B each other's one partner; their old
+ * partners are left unpaired (party and streams). EINVAL for A == B. */
+int  party_pair(struct party *a, struct party *b);
+/* Worker: A and B become each other's peer stream; old peers lose theirs. */
+void mstream_pair(struct mstream *a, struct mstream *b);
 /* The following run on the call's worker (inside mcall_exec): */
 int  mstream_alloc(struct mstream **stp, struct party *p, unsigned index);
 int  mstream_open(struct mstream *st);

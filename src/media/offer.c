@@ -97,6 +97,18 @@ static enum muxflag answer_mux(const struct apply *a)
 	return (enum muxflag)a->to->offer_mux;
 }
 
+/* worker: close P's streams past the first N m= lines */
+static void drop_lines(struct party *p, size_t n)
+{
+	struct le *le;
+
+	for (le = list_head(&p->streams); le; le = le->next) {
+		struct mstream *st = le->data;
+		if (st->index > n)
+			mstream_close(st);
+	}
+}
+
 static void apply_h(struct worker *w, void *arg)
 {
 	struct apply *a = arg;
@@ -104,6 +116,10 @@ static void apply_h(struct worker *w, void *arg)
 	size_t i;
 
 	(void)w;
+	/* this offer/answer says who is in dialogue: pair first, so that
+	 * every stream peering below is between partners */
+	if ((a->err = party_pair(a->from, a->to)))
+		return;
 	if (!a->is_answer)
 		a->from->offer_mux = a->mux;
 	for (i = 0; i < a->sdp->nmedia && !a->err; i++) {
@@ -144,8 +160,31 @@ static void apply_h(struct worker *w, void *arg)
 			else if (amux == MUX_DEFAULT)
 				st->mux = st->mux && m->rtcp_mux;
 		}
-		sf->peer = st;
-		st->peer = sf;
+		mstream_pair(sf, st);
+	}
+	if (a->err)
+		return;
+	/* m= lines the new SDP no longer has (RFC 3264 8 forbids it, peers
+	 * do it): their ports and recorder copies go, as for port 0 */
+	drop_lines(a->from, a->sdp->nmedia);
+	drop_lines(a->to, a->sdp->nmedia);
+}
+
+/*
+ * After a pairing: a callee the first offer created without a tag that has
+ * lost its partner (an answer named an existing party instead) can never be
+ * named or reached again; its ports go now rather than at the call's end.
+ */
+static void release_orphans(struct mcall *call)
+{
+	struct le *le = list_head(&call->parties);
+
+	while (le) {
+		struct party *p = le->data;
+
+		le = le->next;
+		if (!p->tag[0] && !p->other)
+			mcall_release(call, p);
 	}
 }
 
@@ -213,12 +252,14 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 		 bool is_answer, const char **why)
 {
 	struct pl callid, ftag, ttag = PL_INIT, text;
-	struct party *from, *to;
+	struct party *from, *to, *named = NULL;
 	struct msdp *sdp = NULL;
 	struct mcall *call = NULL;
 	struct apply a;
 	const char *perr = NULL;
-	bool fresh = false;
+	struct party *made[2];
+	unsigned nmade = 0;
+	bool fresh = false, rename = false;
 	int err;
 
 	if (benc_dict_pl(req, "call-id", &callid) || !pl_isset(&callid)) {
@@ -236,6 +277,13 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 	(void)benc_dict_pl(req, "to-tag", &ttag);
 	if (is_answer && !pl_isset(&ttag)) {
 		*why = "No to-tag in message";
+		return EINVAL;
+	}
+	/* parties are told apart by tag alone: two with one tag cannot be
+	 * (a UA may pick its To-tag equal to the From-tag; RFC 3261 asks
+	 * for randomness, not for difference) */
+	if (pl_isset(&ttag) && !pl_cmp(&ftag, &ttag)) {
+		*why = "from-tag and to-tag are equal";
 		return EINVAL;
 	}
 
@@ -266,16 +314,18 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 			err = ENOENT;
 			goto out;
 		}
-		to = party_find(call, &ttag);
-		if (!to) {
-			/* the offer's other party, answering with a new tag:
-			 * first answer, or another fork of a forking proxy
-			 * winning over the one whose early answer came first
-			 * (one callee per call: the newest tag is the party's) */
-			to = from->other;
-			if (to)
-				pl_strcpy(&ttag, to->tag, sizeof(to->tag));
-		}
+		/* the answer is the SDP of the party the offer was for: it
+		 * was given that party's ports. The to-tag names it: the first
+		 * answer, or another fork of a forking proxy winning over the
+		 * one whose early answer came first (one callee per call: the
+		 * newest tag is the party's). A different party holding the
+		 * tag (in dialogue with someone else) is replaced by it. */
+		to = from->other;
+		named = party_find(call, &ttag);
+		if (!to)
+			to = named;
+		else if (named != to)
+			rename = true;   /* once the answer is applied */
 		if (!to) {
 			*why = "Unknown to-tag";
 			err = ENOENT;
@@ -286,16 +336,26 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 		a.to = from;
 	}
 	else {
-		if (!from && (err = party_add(&from, call, &ftag)))
-			goto out;
+		if (!from) {
+			if ((err = party_add(&from, call, &ftag)))
+				goto out;
+			made[nmade++] = from;
+		}
 		to = from->other;
 		if (!to && pl_isset(&ttag))
 			to = party_find(call, &ttag);
-		if (!to && (err = party_add(&to, call, pl_isset(&ttag) ?
-						&ttag : NULL)))
-			goto out;
-		from->other = to;
-		to->other = from;
+		if (!to) {
+			if ((err = party_add(&to, call, pl_isset(&ttag) ?
+					     &ttag : NULL)))
+				goto out;
+			made[nmade++] = to;
+		}
+		else if (!to->tag[0] && pl_isset(&ttag) &&
+			 !party_find(call, &ttag)) {
+			/* the callee, unnamed since the first offer, named
+			 * by a re-offer before any answer */
+			pl_strcpy(&ttag, to->tag, sizeof(to->tag));
+		}
 		a.from = from;
 		a.to = to;
 	}
@@ -311,6 +371,12 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
 		       "Failed to set up media";
 		goto out;
 	}
+	if (rename) {
+		if (named)
+			mcall_release(call, named);
+		pl_strcpy(&ttag, a.from->tag, sizeof(a.from->tag));
+	}
+	release_orphans(call);
 
 	err = write_sdp(reply, sdp, a.to, &a);
 	mem_deref(a.from->sdp);
@@ -321,6 +387,11 @@ int offer_handle(struct mbuf *reply, const struct benc_node *req,
  out:
 	if (err && call && fresh)
 		mcall_delete(call, "failed offer");
+	else if (err && call) {
+		/* parties this failed offer added go with it */
+		while (nmade)
+			mcall_release(call, made[--nmade]);
+	}
 	mem_deref(sdp);
 	return err;
 }

@@ -62,6 +62,19 @@ static struct subscr *subscr_find(struct mcall *call, const struct pl *tag)
 	return NULL;
 }
 
+/* A to-tag nobody can guess or has used in this call: a subscription is
+ * only ever reached by a tag its requester was told. */
+static void subscr_newtag(struct mcall *call, struct subscr *sub)
+{
+	struct pl pl;
+
+	do {
+		snprintf(sub->tag, sizeof(sub->tag), "tally-sub-%016llx",
+			 (unsigned long long)rand_u64());
+		pl_set_str(&pl, sub->tag);
+	} while (subscr_find(call, &pl));
+}
+
 enum kinds { KIND_ALL, KIND_AUDIO, KIND_AV };
 
 static bool kind_wanted(enum kinds k, enum msdp_kind kind)
@@ -95,7 +108,10 @@ static void build_h(struct worker *w, void *arg)
 			struct mstream *st = le->data;
 			struct sink *sk;
 
-			if (st->disabled || !st->rtp || !kind_wanted(b->kinds, st->kind))
+			if (st->disabled || !st->rtp ||
+			    !kind_wanted(b->kinds, st->kind) ||
+			    !b->parties[i]->sdp ||
+			    st->index > b->parties[i]->sdp->nmedia)
 				continue;
 			sk = mem_zalloc(sizeof(*sk), sink_destructor);
 			if (!sk) {
@@ -147,11 +163,14 @@ static int select_parties(struct build *b, struct mcall *call,
 	const struct benc_node *flags = benc_dict_get(req, "flags");
 	struct pl one;
 	struct le *le;
+	unsigned i;
 
 	if (flags && benc_list_has(flags, "all")) {
+		/* every party that has media to copy: a callee that has not
+		 * answered yet has no SDP to offer the recorder */
 		for (le = list_head(&call->parties); le; le = le->next) {
 			struct party *p = le->data;
-			if (p->tag[0] && b->nparties < 8)
+			if (p->tag[0] && p->sdp && b->nparties < 8)
 				b->parties[b->nparties++] = p;
 		}
 	}
@@ -176,8 +195,16 @@ static int select_parties(struct build *b, struct mcall *call,
 		b->parties[b->nparties++] = p;
 	}
 	if (!b->nparties) {
-		*why = "No from-tag, from-tags or 'all' flag in message";
-		return EINVAL;
+		*why = flags && benc_list_has(flags, "all") ?
+			"No party has sent SDP yet" :
+			"No from-tag, from-tags or 'all' flag in message";
+		return flags && benc_list_has(flags, "all") ? ENODATA : EINVAL;
+	}
+	for (i = 0; i < b->nparties; i++) {
+		if (!b->parties[i]->sdp) {
+			*why = "Party has not sent SDP yet (no answer)";
+			return ENODATA;
+		}
 	}
 	return 0;
 }
@@ -213,10 +240,12 @@ static int write_offer(struct mbuf *reply, struct subscr *sub)
 	if (!mb)
 		return ENOMEM;
 	err = msdp_compose_offer(mb, &off);
-	if (!err) {
-		err |= benc_str(reply, "sdp");
-		err |= benc_strn(reply, (char *)mb->buf, mb->end);
+	if (err) {
+		mem_deref(mb);
+		return err;
 	}
+	err |= benc_str(reply, "sdp");
+	err |= benc_strn(reply, (char *)mb->buf, mb->end);
 	mem_deref(mb);
 
 	err |= benc_kv_str(reply, "to-tag", sub->tag);
@@ -239,7 +268,7 @@ int subscribe_request(struct mbuf *reply, const struct benc_node *req,
 		      const char **why)
 {
 	struct build b;
-	struct pl callid, tag;
+	struct pl callid, tag = PL_INIT;
 	struct mcall *call;
 	struct subscr *sub;
 	unsigned i;
@@ -256,25 +285,26 @@ int subscribe_request(struct mbuf *reply, const struct benc_node *req,
 	if ((err = select_parties(&b, call, req, why)))
 		return err;
 
+	if (!benc_dict_pl(req, "to-tag", &tag) && pl_isset(&tag)) {
+		if (tag.l >= sizeof(sub->tag)) {
+			*why = "Subscription to-tag too long";
+			return EINVAL;
+		}
+		if (subscr_find(call, &tag)) {
+			*why = "Subscription to-tag already exists";
+			return EEXIST;
+		}
+	}
+
 	sub = mem_zalloc(sizeof(*sub), subscr_destructor);
 	if (!sub)
 		return ENOMEM;
 	sub->call = call;
 	++g_media->nsubs;
-	if (!benc_dict_pl(req, "to-tag", &tag) && pl_isset(&tag)) {
-		struct subscr *old = subscr_find(call, &tag);
-		if (old) {
-			*why = "Subscription to-tag already exists";
-			mem_deref(sub);
-			return EEXIST;
-		}
+	if (pl_isset(&tag))
 		pl_strcpy(&tag, sub->tag, sizeof(sub->tag));
-	}
-	else {
-		snprintf(sub->tag, sizeof(sub->tag), "tally-sub-%llu-%u",
-			 (unsigned long long)g_media->calls_total,
-			 list_count(&call->subscrs) + 1);
-	}
+	else
+		subscr_newtag(call, sub);
 	list_append(&call->subscrs, &sub->le, sub);
 
 	b.sub = sub;
@@ -285,8 +315,7 @@ int subscribe_request(struct mbuf *reply, const struct benc_node *req,
 		*why = b.err == ENODATA ? "No streams match the subscription" :
 		       b.err == EADDRINUSE ? "Ran out of ports" :
 		       "Failed to set up subscription";
-		mcall_release(call, sub);
-		return b.err;
+		goto fail;
 	}
 
 	err = write_offer(reply, sub);
@@ -295,9 +324,23 @@ int subscribe_request(struct mbuf *reply, const struct benc_node *req,
 	for (i = 0; i < b.nparties; i++)
 		err |= benc_str(reply, b.parties[i]->tag);
 	err |= benc_end(reply);
+	if (err) {
+		b.err = err == EINVAL ? EINVAL : ENOMEM;
+		*why = b.err == EINVAL ? "Cannot offer a party's stream "
+			"(its SDP has no such m= line)" :
+			"Out of memory writing the subscription offer";
+		goto fail;
+	}
 	log_info("ng: [%s] subscription '%s': %u streams", call->callid,
 		 sub->tag, list_count(&sub->sinks));
-	return err ? ENOMEM : 0;
+	return 0;
+
+ fail:
+	/* a failed request leaves nothing: no subscription, sinks or ports */
+	log_info("ng: [%s] subscription request failed: %s", call->callid,
+		 *why);
+	mcall_release(call, sub);
+	return b.err;
 }
 
 struct attach {

@@ -4,6 +4,8 @@
 tally_pytest(ng_relay     test_ng_relay.py     40)
 tally_pytest(ng_replicate test_ng_replicate.py 40)
 tally_pytest(ng_robust    test_ng_robust.py    60)
+# who is in dialogue with whom under any tags (netfuzz findings 1, 1b, 7)
+tally_pytest(ng_pairing   test_ng_pairing.py   120)
 
 # The same three with the io_uring packet path (--io-uring=yes).
 foreach(t relay replicate robust)
