@@ -38,6 +38,8 @@ static const struct tconf_key recd_keys[] = {
 	  "refuse new sessions (503) when the storage has less free space"),
 	K("media-timeout", TCONF_U32, media_timeout, "300",
 	  "end a session that received no packet for this many seconds (paused sessions excepted); 0 = never"),
+	K("inactive-timeout", TCONF_U32, inactive_timeout, "14400",
+	  "end a session whose streams have all been paused (a=inactive), or that has no accepted stream, for this many seconds; 0 = never"),
 	K("log-level", TCONF_U32, log_level, "6",
 	  "3 error, 4 warning, 5 notice, 6 info, 7 debug"),
 	K("log-file", TCONF_STR, log_file, NULL, "append the log here instead of stderr"),

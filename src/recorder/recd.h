@@ -48,6 +48,8 @@ struct recd_conf {
 	uint32_t max_sessions;
 	uint32_t min_free_mb;
 	uint32_t media_timeout;   /* s without packets on any stream -> end */
+	uint32_t inactive_timeout; /* s with every stream paused (or none
+				    * accepted) -> end */
 	uint32_t log_level;
 	char log_file[256];
 	char pidfile[256];
@@ -173,6 +175,8 @@ struct rsess {
 	uint32_t ok_cseq;
 	enum rec_media allow;     /* policy decision at the INVITE */
 	bool ending;              /* BYE seen or timed out: draining */
+	uint64_t inactive_since;  /* tmr_jiffies() when all streams went
+				   * paused (or none was accepted); 0: active */
 	char ftag[128];           /* From tag of the initial INVITE */
 	uint32_t inv_cseq;
 };

@@ -287,13 +287,17 @@ void rsess_end(struct rsess *rs, const char *why)
 	}
 }
 
-/* Once a second: sessions whose media stopped without a BYE. */
+/* Once a second: sessions whose media stopped without a BYE
+ * (media-timeout), and sessions paused, or without any accepted stream, for
+ * longer than inactive-timeout. A paused SRC sends nothing by design, so
+ * silence cannot end it; but an SRC that never resumes nor sends BYE
+ * would keep the capture descriptor, the stream sockets and the port
+ * block for ever (issue 10: descriptors grew 16 -> 1196 under fuzzing). */
 void rsess_tick(struct recd *rd)
 {
 	struct le *le = list_head(&rd->all);
+	uint64_t now = tmr_jiffies();
 
-	if (!rd->conf.media_timeout)
-		return;
 	while (le) {
 		struct rsess *rs = le->data;
 		bool all_paused = true;
@@ -305,9 +309,18 @@ void rsess_tick(struct recd *rd)
 		for (i = 0; i < rs->sf.nstreams; i++)
 			if (rs->sf.streams[i].accepted && !rs->rs[i].paused)
 				all_paused = false;
-		if (all_paused)
+		if (all_paused) {
+			if (!rs->inactive_since)
+				rs->inactive_since = now;
+			if (rd->conf.inactive_timeout &&
+			    now - rs->inactive_since >=
+			    (uint64_t)rd->conf.inactive_timeout * 1000)
+				rsess_end(rs, "inactive timeout");
 			continue;
-		if (rxworker_file_idle(rd->rx, rs->rxf) >
+		}
+		rs->inactive_since = 0;
+		if (rd->conf.media_timeout &&
+		    rxworker_file_idle(rd->rx, rs->rxf) >
 		    (double)rd->conf.media_timeout)
 			rsess_end(rs, "media timeout");
 	}

@@ -17,3 +17,7 @@ tally_pytest(rec_limits rec_limits.py 120)
 # issue 10, defect 2: BYE (and a re-INVITE removing a stream) while RTP
 # floods the session, 40 times; no sanitizer report, the daemon serves on
 tally_pytest(rec_byeflood rec_byeflood.py 120)
+# issue 10: descriptors back to the baseline after sessions that end oddly
+# (CANCEL, no ACK, paused, every m= refused, TCP dropped, refused, BYE in a
+# flood); a paused session ends after inactive-timeout, finalized
+tally_pytest(rec_fdleak rec_fdleak.py 180)
