@@ -194,13 +194,44 @@ from run import log, free_udp_port, used_udp_ports  # noqa: E402
 from run import port_window as _port_window  # noqa: E402
 
 
+# Every port a process of the bench listens on (SIP, ng, sipp's SIP and
+# media ports) stays outside every media server's port window: a media
+# server that allocates a port another process holds (rtpengine's RTCP on
+# Kamailio's SIP port, seen 2026-12-08) fails the calls and makes the
+# comparison worthless. `taken` holds the windows and every port handed out
+# (as one-port ranges), so a window chosen later avoids the ports chosen
+# earlier and the other way round; check_apart() asserts it before use.
+MEDIA_WINDOWS = []
+
+
 def port_window(width, taken):
-    return _port_window(width, taken, start=10000)
+    lo, hi = _port_window(width, taken, start=10000)
+    MEDIA_WINDOWS.append((lo, hi))
+    return lo, hi
 
 
-def free_port_run(n, taken):
+def check_apart(what, first, n=1):
+    """Raise if ports first..first+n-1 touch a media window."""
+    for lo, hi in MEDIA_WINDOWS:
+        if not (first + n - 1 < lo or first > hi):
+            raise RuntimeError("bench bug: %s port %d..%d is inside the media "
+                               "window %d..%d" % (what, first, first + n - 1, lo, hi))
+
+
+def free_port_outside(taken, what):
+    """One free UDP port outside every range in `taken` (then added to it)."""
+    for _ in range(500):
+        p = free_udp_port()
+        if all(p < a or p > b for a, b in taken):
+            taken.append((p, p))
+            check_apart(what, p)
+            return p
+    raise RuntimeError("no free UDP port outside the media windows for %s" % what)
+
+
+def free_port_run(n, taken, what="sipp media"):
     """n consecutive free UDP ports (sipp's -mp uses mp..mp+3), outside
-    the media windows; checked by binding them."""
+    the media windows (then added to `taken`); checked by binding them."""
     for _ in range(200):
         base = free_udp_port() & ~3
         if base < 1024 or base + n > 65535:
@@ -213,6 +244,8 @@ def free_port_run(n, taken):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
                 s.bind(("127.0.0.1", base + i))
+            taken.append((base, base + n - 1))
+            check_apart(what, base, n)
             return base
         except OSError:
             pass
@@ -428,13 +461,19 @@ class System:
         self.work = os.path.join(work, self.name)
         os.makedirs(self.work, exist_ok=True)
         self.taken = taken
-        self.sip_port = free_udp_port()
-        self.ng_port = free_udp_port()
-        self.uas_port = free_udp_port()
+        # every system's window first (wide windows need contiguous room),
+        # then the ports, outside all of them: pick_ports()
         self.media_lo, self.media_hi = port_window(args.media_ports, taken)
+        self.sip_port = self.ng_port = self.uas_port = None
         self.sip = self.media = self.uas = None
         self.failed = None          # why this system cannot go on
         self.crash = None
+
+    def pick_ports(self):
+        """After every system's window is chosen."""
+        self.sip_port = free_port_outside(self.taken, self.name + " SIP")
+        self.ng_port = free_port_outside(self.taken, self.name + " ng")
+        self.uas_port = free_port_outside(self.taken, self.name + " sipp UAS")
 
     # pids whose CPU/RSS count as "the SIP server" / "the media server"
     def sip_pids(self):
@@ -624,8 +663,10 @@ def run_calls(sysm, rate, ncalls, call_ms, tag, probe=None, check_rate=True):
     xml = os.path.join(wd, "uac.xml")
     with open(xml, "w") as f:
         f.write(UAC_XML)
-    port = free_udp_port()
+    port = free_port_outside(sysm.taken, "sipp UAC")
     mp = free_port_run(4, sysm.taken)
+    for other in (sysm.sip_port, sysm.ng_port, sysm.uas_port):
+        check_apart("%s server" % sysm.name, other)
     gen_s = ncalls / float(rate)
     limit_s = int(gen_s + call_ms / 1000.0 + 45)
     # -l: never throttle below the offered rate (calls of a slow server pile
@@ -1020,6 +1061,8 @@ def main():
         systems.append(Tally(args, work, taken))
     if not args.no_kamailio:
         systems.append(Kamailio(args, work, taken))
+    for sysm in systems:
+        sysm.pick_ports()
     res = {"config": {"quick": q, "rates": rates, "step_secs": args.step_secs,
                       "call_ms": args.call_ms, "hold_calls": args.hold_calls,
                       "hold_rate": args.hold_rate, "ncpu": NCPU,
