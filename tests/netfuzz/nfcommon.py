@@ -150,6 +150,9 @@ def signature(text):
     kind = m.group(1) if m else "report"
     if m and m.group(2):
         kind += " " + m.group(2)
+    top = re.search(r"#0 0x[0-9a-f]+ +\((?:\S*/)?([^/\s+]+)\+0x", text)
+    if top and "tally" not in top.group(1):
+        kind += " in " + top.group(1) + " from"
     for fm in _FRAME.finditer(text):
         fn, path = fm.group(1), fm.group(2)
         if "/src/" in path and "sanitizer" not in path:
