@@ -96,6 +96,12 @@ static void two_party(struct rsmw_doc *d)
 	d->nparts = 2;
 }
 
+/* the written bytes contain S (an mbuf is not NUL-terminated) */
+static bool has(const struct mbuf *mb, const char *s)
+{
+	return memmem(mb->buf, mb->end, s, strlen(s)) != NULL;
+}
+
 static const struct rsm_participant *find_part(const struct rsmeta *m,
 					       const char *aor)
 {
@@ -119,8 +125,8 @@ static void test_complete_valid_and_read_back(void **state)
 	two_party(&d);
 	assert_int_equal(rsmw_write(mb, &d), 0);
 	assert_true(valid(mb));
-	assert_non_null(strstr((char *)mb->buf, "<datamode>complete</datamode>"));
-	assert_non_null(strstr((char *)mb->buf, "a84b4c76e66710@pc33.tally"));
+	assert_true(has(mb, "<datamode>complete</datamode>"));
+	assert_true(has(mb, "a84b4c76e66710@pc33.tally"));
 
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(rsmeta_apply(&m, (char *)mb->buf, mb->end, &why), 0);
@@ -160,7 +166,7 @@ static void test_escaping_and_utf8(void **state)
 		 sizeof(d.parts[0].aor));
 	assert_int_equal(rsmw_write(mb, &d), 0);
 	assert_true(valid(mb));
-	assert_null(strstr((char *)mb->buf, "<ops>"));
+	assert_false(has(mb, "<ops>"));
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(rsmeta_apply(&m, (char *)mb->buf, mb->end, &why), 0);
 	assert_non_null(find_part(&m, "sip:j%C3%BCrgen@tally;x=<&>"));
@@ -224,7 +230,7 @@ static void test_partial_update(void **state)
 	mbuf_reset(mb);
 	assert_int_equal(rsmw_write(mb, &d), 0);
 	assert_true(valid(mb));
-	assert_non_null(strstr((char *)mb->buf, "<datamode>partial</datamode>"));
+	assert_true(has(mb, "<datamode>partial</datamode>"));
 	assert_int_equal(rsmeta_apply(&m, (char *)mb->buf, mb->end, &why), 0);
 	assert_int_equal(m.nparts, 3);
 	assert_true(find_part(&m, "sip:bob@tally")->left);
