@@ -87,7 +87,7 @@ static int status_print(struct re_printf *pf, void *arg)
 		"\"reinvites\":%llu,\"byes\":%llu,\"bad_requests\":%llu,"
 		"\"undecodable\":%llu},"
 		"\"recordings\":{\"complete\":%llu,\"failed\":%llu,"
-		"\"recovered\":%llu},"
+		"\"recovered\":%llu},\"recovery\":%H,"
 		"\"media\":{\"packets\":%llu,\"bytes\":%llu,\"rtcp\":%llu,"
 		"\"written\":%llu,\"write_errors\":%llu,\"kernel_drops\":%llu,"
 		"\"paused\":%llu,\"garbage\":%llu,\"pli_sent\":%llu,"
@@ -104,6 +104,7 @@ static int status_print(struct re_printf *pf, void *arg)
 		(unsigned long long)d.st.finalized,
 		(unsigned long long)d.st.failed,
 		(unsigned long long)d.st.recovered,
+		recover_status_print, d.rcv,
 		(unsigned long long)rx.packets, (unsigned long long)rx.bytes,
 		(unsigned long long)rx.rtcp, (unsigned long long)rx.written,
 		(unsigned long long)rx.write_errors,
@@ -227,7 +228,8 @@ static int start(void)
 			return err;
 		}
 	}
-	err = recover_storage(&d);
+	/* serving first: the scan runs in slices of the main loop */
+	err = recover_start(&d.rcv, &d);
 	if (err)
 		log_warn("recorder: recovery scan of %s: %s", d.conf.storage,
 			 strerror(err));
@@ -248,6 +250,7 @@ static void stop(void)
 	struct le *le;
 
 	tmr_cancel(&d.tick);
+	d.rcv = mem_deref(d.rcv);    /* a scan cut short resumes next start */
 	uh = mem_deref(uh);
 	d.api = mem_deref(d.api);
 	d.lsnr = mem_deref(d.lsnr);

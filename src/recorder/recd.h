@@ -197,6 +197,7 @@ struct recd {
 	struct rxworker *rx;
 	struct finq *fq;
 	struct policy *policy;
+	struct recovery *rcv;     /* start-up scan (recover.c) */
 	struct hash *sessions;
 	struct list all;
 	struct sa media_addr;
@@ -248,8 +249,15 @@ bool srs_request(struct recd *rd, const struct sip_msg *msg);
 void srs_ok_tick(struct recd *rd);
 void srs_acked(struct rsess *rs);
 
-/* recover.c */
-int recover_storage(struct recd *rd);
+/* recover.c: the start-up scan, in main-loop slices after serving began.
+ * recover_start: 0 and *RP (the caller owns it; freeing it stops the
+ * scan), or the errno of opening the storage. */
+struct recovery;
+int  recover_start(struct recovery **rp, struct recd *rd);
+bool recover_running(const struct recovery *r);
+/* {"running":..,"scanned":..,"queued":..,"catalog_restored":..,
+ * "seconds":..}; R may be NULL (no scan). */
+int  recover_status_print(struct re_printf *pf, const struct recovery *r);
 void recd_finalize_dir(struct recd *rd, const char *dir,
 		       const struct sessfile *sf);
 

@@ -1076,6 +1076,122 @@ def silent_runs(x, rate, win=0.02, rel=0.05, min_len=0.1):
     return out
 
 
+# ---------------------------------------------------------------- many folders
+
+def make_session_template(tmp, seconds=0.5):
+    """One real session (INVITE, 50 pps PCMU on the first m= line, BYE) on a
+    recorder of its own, finalized: returns (session.json dict, media.pcap
+    bytes) to clone folders from (populate_storage)."""
+    rec = Recorder(tmp, name="template", storage=os.path.join(tmp, "template"))
+    rec.start()
+    try:
+        uac = SipUac(rec.sip_port)
+        ctype, body = siprec_body([30000, 30002, 30004, 30006])
+        r = uac.invite(ctype, body)
+        if r is None or r["code"] != 200:
+            raise AssertionError("template INVITE: %s" % (r["first"] if r else "no answer"))
+        port = answer_media(sdp_of(r))[0]["port"]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(int(seconds * 50)):
+            s.sendto(struct.pack("!BBHII", 0x80, 0, i, i * 160, 0x5eed) + bytes(160),
+                     (LOCAL, port))
+            time.sleep(0.02)
+        s.close()
+        uac.bye()
+        uac.close()
+        det = rec.wait_final(uac.call_id, timeout=60, states=("complete",))
+        d = rec.session_dir(det["id"])
+        with open(os.path.join(d, "session.json")) as f:
+            sj = json.load(f)
+        with open(os.path.join(d, "media.pcap"), "rb") as f:
+            pcap = f.read()
+    finally:
+        rec.stop()
+    return sj, pcap
+
+
+def populate_storage(storage, template, n, unfinished=False, prefix="20261201T000000Z"):
+    """N session folders cloned from TEMPLATE ((session.json dict, pcap)):
+    complete ones get only their session.json; UNFINISHED ones are left
+    "recording" with the template's media.pcap, as a crash leaves them.
+    Returns the ids made."""
+    sj, pcap = template
+    ids = []
+    base = random.getrandbits(28) << 4
+    for i in range(n):
+        rid = "%s-%08x" % (prefix, (base + i) & 0xffffffff)
+        d = os.path.join(storage, rid)
+        os.mkdir(d, 0o750)
+        one = dict(sj)
+        one["id"] = rid
+        one["call_id"] = "clone-%s@%s" % (rid, LOCAL)
+        if unfinished:
+            one["state"] = "recording"
+            one["files"] = []
+            one.pop("reason", None)
+            one["stopped"] = 0
+            with open(os.path.join(d, "media.pcap"), "wb") as f:
+                f.write(pcap)
+        with open(os.path.join(d, "session.json"), "w") as f:
+            json.dump(one, f)
+        ids.append(rid)
+    return ids
+
+
+def catalog_states(storage):
+    """{state: rows} of <storage>/catalog.sqlite (read-only)."""
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(storage, "catalog.sqlite"),
+                         uri=True, timeout=10)
+    try:
+        return dict(db.execute("SELECT state, count(*) FROM recordings GROUP BY state"))
+    finally:
+        db.close()
+
+
+def start_timed(rec, timeout=120.0, until_recovered=None):
+    """Start REC (a Recorder not yet started) and time, from the spawn:
+    the first SIP OPTIONS answer, the first GET /api/v1/status answer, and
+    (UNTIL_RECOVERED: callable(status dict) -> bool) when recovery is
+    over. Returns {"sip": s, "http": s, "recovered": s or None,
+    "recovery_running_at_first_answer": bool or None}."""
+    rec._pick_ports()
+    rec.starts += 1
+    argv = rec.argv()
+    log("# started: %s" % " ".join(argv))
+    t0 = time.monotonic()
+    rec.proc = Proc("%s.%d" % (rec.name, rec.starts), argv, rec.tmp)
+    rec.pid = rec.proc.pid
+    out = {"sip": None, "http": None, "recovered": None,
+           "recovery_running_at_first_answer": None}
+    end = t0 + timeout
+    while time.monotonic() < end:
+        if not rec.proc.alive():
+            raise Fail("tally-recorder exited with %s at start\n%s" % (
+                rec.proc.p.returncode, rec.proc.tail(30)))
+        if out["sip"] is None and options_ping(rec.sip_port, timeout=0.05) is not None:
+            out["sip"] = time.monotonic() - t0
+        st = None
+        try:
+            code, _h, body = rec.api.request("GET", "/api/v1/status")
+            if code == 200:
+                st = json.loads(body.decode())["daemon"]
+        except (OSError, ValueError):
+            pass
+        if st is not None and out["http"] is None:
+            out["http"] = time.monotonic() - t0
+            rcv = st.get("recovery")
+            out["recovery_running_at_first_answer"] = bool(rcv and rcv.get("running"))
+        if st is not None and out["sip"] is not None:
+            if until_recovered is None:
+                return out
+            if until_recovered(st):
+                out["recovered"] = time.monotonic() - t0
+                return out
+        time.sleep(0.02)
+    raise AssertionError("not serving / not recovered within %.0fs: %s" % (timeout, out))
+
+
 # ---------------------------------------------------------------- runner
 
 class Checks:
