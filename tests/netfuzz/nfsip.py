@@ -279,7 +279,7 @@ class SipTarget:
             if DEBUG and m["code"] >= 400:
                 print("  caller got: %s (%s)" % (m["first"], m["cseq"]))
             if not 100 <= m["code"] <= 699:
-                self.oddities.append("status %d relayed to the caller: %s" % (m["code"], m["first"][:60]))
+                self.oddities.append("out-of-range status relayed: %d reached the caller: %s" % (m["code"], m["first"][:60]))
             if c is None:
                 return
             if m["method"] == "INVITE":
