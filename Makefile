@@ -3,6 +3,8 @@
 #   make check      install dependencies, build with -Werror, run every test,
 #                   then the ASan+UBSan build with the fuzzers
 #   make asan       the sanitizer build and its tests only
+#   make netfuzz    the sanitizer build, then each daemon fuzzed over the network
+#                   for NETFUZZ_SECS (default 600) (tests/netfuzz/README.md)
 #   make bench      the media benchmark (bench/README.md)
 #   make sipbench   the SIP benchmark (calls per second vs Kamailio+rtpengine)
 #   make recbench   the recorder benchmark (SIPREC sessions, 0 loss, finalize)
@@ -14,7 +16,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build check test asan bench sipbench recbench media demo clean
+.PHONY: all deps build check test asan netfuzz bench sipbench recbench media demo clean
 
 all: build
 
@@ -34,7 +36,22 @@ asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest $(CTEST_ARGS) -L 'unit|fuzz|integration' -E 'interop'
+		ctest $(CTEST_ARGS) -L 'unit|fuzz|integration|netfuzz' -E 'interop'
+
+# NETFUZZ_SECS per daemon; NETFUZZ_OUT keeps records and reports of findings
+NETFUZZ_SECS ?= 600
+NETFUZZ_OUT ?= $(ASAN_BUILD)/netfuzz-out
+netfuzz: deps
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+		-DTALLY_WERROR=ON -DTALLY_SANITIZE=ON -DTALLY_FUZZ=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target tally-media tally-sip tally-recorder
+	@rc=0; for t in media sip recorder; do \
+		TALLY_MEDIA=$(ASAN_BUILD)/src/media/tally-media \
+		TALLY_SIP=$(ASAN_BUILD)/src/sip/tally-sip \
+		TALLY_RECORDER=$(ASAN_BUILD)/src/recorder/tally-recorder \
+		python3 tests/netfuzz/netfuzz.py --target $$t --seconds $(NETFUZZ_SECS) \
+			--out $(NETFUZZ_OUT)/$$t || rc=1; \
+	done; exit $$rc
 
 check: deps test asan
 

@@ -167,6 +167,8 @@ def report_text(paths):
 def fuzz(args):
     seed = args.seed if args.seed is not None else int(time.time() * 1000) % (1 << 31)
     rng = random.Random(seed)
+    # one folder per run: a fixed --out (CTest, make netfuzz) keeps earlier runs
+    args.out = tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-") + "%d-" % seed, dir=args.out)
     log("# netfuzz %s: seed %d, %d s (repeat with --seed %d)" % (args.target, seed, args.seconds, seed))
     s = Session(args.target, args.out)
     log("# out: %s" % args.out)
