@@ -172,7 +172,8 @@ static int health_print(struct re_printf *pf, void *arg)
 			  "\"counters\":{\"requests\":%llu,\"errors\":%llu,"
 			  "\"unauthorized\":%llu,\"events\":%llu,"
 			  "\"event_frames\":%llu,\"event_clients_accepted\":%llu,"
-			  "\"event_clients_dropped\":%llu}}",
+			  "\"event_clients_dropped\":%llu,"
+			  "\"event_frames_refused\":%llu}}",
 			  calls ? list_count(calls) : 0u,
 			  api_events_count(api),
 			  (unsigned long long)st->requests,
@@ -181,7 +182,8 @@ static int health_print(struct re_printf *pf, void *arg)
 			  (unsigned long long)st->events,
 			  (unsigned long long)st->frames,
 			  (unsigned long long)st->ws_accepted,
-			  (unsigned long long)st->ws_dropped);
+			  (unsigned long long)st->ws_dropped,
+			  (unsigned long long)st->ws_refused);
 }
 
 /* A call id as tally makes them ("c12-3f2a1b"): short, [A-Za-z0-9._-]. */

@@ -20,6 +20,9 @@ enum {
 	API_WS_TXQ_MAX  = 256 * 1024,     /* queued bytes before we give up on
 					   * a slow event client */
 	API_WS_KEEPALIVE_MS = 30000,      /* ping interval on event streams */
+	/* longest frame an event client may send (it has nothing to say
+	 * but pings and close): longer gets close 1009 (wsguard.c) */
+	API_WS_FRAME_MAX = 64 * 1024,
 };
 
 struct api_stats {
@@ -30,6 +33,8 @@ struct api_stats {
 	uint64_t frames;          /* event frames sent (events x clients) */
 	uint64_t ws_accepted;     /* event streams opened */
 	uint64_t ws_dropped;      /* event clients cut off (slow or broken) */
+	uint64_t ws_refused;      /* ... cut off for a malformed or too long
+				   * frame (wsguard.c) */
 };
 
 struct api {
@@ -53,6 +58,13 @@ int  api_events_accept(struct api *api, struct http_conn *conn,
 /* events.c: close every event stream (api destructor). */
 void api_events_close(struct api *api);
 unsigned api_events_count(const struct api *api);
+
+/* wsguard.c: WebSocket frame headers checked before libre decodes them.
+ * CODE is the close code (1002 or 1009), WHY a sentence (static). */
+struct wsguard;
+typedef void (wsguard_refuse_h)(uint16_t code, const char *why, void *arg);
+int  wsguard_attach(struct wsguard **gp, struct tcp_conn *tc,
+		    size_t frame_max, wsguard_refuse_h *refuseh, void *arg);
 
 /* calljson.c: JSON pieces, as re_printf handlers. */
 /* A quoted JSON string (escaped; invalid UTF-8 -> U+FFFD), or null if S

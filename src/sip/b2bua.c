@@ -189,6 +189,11 @@ void bcall_end(struct bcall_priv *cp, const char *cause)
 		return;
 	cp->ending = true;
 
+	/* requests crossing the call (INFO, re-INVITE, ...) get 487 and
+	 * let go of what they sent to the other leg: no late answer can
+	 * reach them after this */
+	indialog_end(cp);
+
 	/* caller leg: a final answer if it never got one, else BYE */
 	if (cp->inv_st) {
 		struct reply_params rp = {cp->pub->final_status ?
@@ -225,15 +230,46 @@ void bcall_end(struct bcall_priv *cp, const char *cause)
 	mem_deref(cp);
 }
 
-static void b2bua_destructor(void *arg)
+/*
+ * b2bua_shutdown: end every call (cause "shutdown"): each leg gets its BYE,
+ * CANCEL or final answer, the media server its delete, and the event
+ * handler its call.ended. Call it while everything a call's end reaches is
+ * still there (SIP stack, media pool, the API the events go to): main.c
+ * does, first thing in stop(). The b2bua stays usable.
+ */
+void b2bua_shutdown(struct b2bua *b)
 {
-	struct b2bua *b = arg;
 	struct le *le;
 
+	if (!b)
+		return;
 	while ((le = list_head(&b->calls))) {
 		struct bcall *c = le->data;
 		bcall_end(c->priv, "shutdown");
 	}
+}
+
+/*
+ * b2bua_events: send call events to EH(type, call, ARG) from now on; NULL
+ * stops them. ARG is borrowed: set NULL before whatever it points to goes.
+ */
+void b2bua_events(struct b2bua *b, bcall_event_h *eh, void *arg)
+{
+	b->eventh = eh;
+	b->arg = arg;
+}
+
+static void b2bua_destructor(void *arg)
+{
+	struct b2bua *b = arg;
+
+	/* A destructor reports nothing: its event sink (the API) may be
+	 * gone already (issue 10, defect 4: stop() freed the API first and
+	 * call.ended went to freed memory). Calls still here end quietly;
+	 * the orderly way is b2bua_shutdown() before. */
+	b->eventh = NULL;
+	b->arg = NULL;
+	b2bua_shutdown(b);
 	tmr_cancel(&b->oktick);
 	mem_deref(b->legs);
 }

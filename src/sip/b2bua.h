@@ -37,6 +37,8 @@ struct b2bua {
 	uint64_t seq;                 /* call id counter */
 	/* counters */
 	uint64_t n_calls, n_answered, n_failed, n_481, n_media_err;
+	uint64_t n_bad_status;        /* responses with a status outside
+				       * 100-699, answered 502 */
 };
 
 /* One leg: a dialog with one party. */
@@ -129,6 +131,9 @@ void invite_late_abort(struct bcall_priv *cp);
 
 /* indialog.c: requests inside an established call */
 void indialog_handle(struct bleg *leg, const struct sip_msg *msg);
+/* The call ends: each request still crossing it gets 487 and is freed
+ * with what it started on the other leg (no callback runs after). */
+void indialog_end(struct bcall_priv *cp);
 /* RFC 4028 4: the lowest session interval allowed (Min-SE), seconds. */
 enum { SESSION_MIN_SE = 90 };
 /* MSG's Session-Expires (or compact "x"): true with its delta-seconds in
@@ -168,6 +173,10 @@ void bleg_acked(struct bleg *leg);
 void bleg_reset(struct bleg *leg);
 /* Update the API view of PARTY's media from an SDP body. */
 void bparty_media(struct bparty *party, const struct pl *sdp);
+/* Is MSG's status code three digits, 100-699 (RFC 3261 7.2, 21)? libre
+ * reads any run of digits into 16 bits (65736 becomes 200), so the text is
+ * checked, not msg->scode. TEXT gets the code as sent (cut to SIZE). */
+bool sipmsg_scode_valid(const struct sip_msg *msg, char *text, size_t size);
 /* Log helper: "[callid]" */
 const char *bcall_logid(const struct bcall_priv *cp);
 

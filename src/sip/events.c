@@ -19,6 +19,12 @@
  * ws_dropped. Memory per client is thus bounded and one stuck client never
  * slows the others. Frames a client sends us are ignored; pings are
  * answered by libre, which also pings every API_WS_KEEPALIVE_MS.
+ *
+ * Every frame header a client sends is checked by wsguard.c before libre's
+ * decoder sees it (libre 1.1.0 overflows its buffer on a 64-bit length
+ * near 2^64): a malformed frame gets close 1002, one longer than
+ * API_WS_FRAME_MAX close 1009, and the connection is cut, counted in
+ * ws_refused and logged.
  */
 #include <errno.h>
 #include <string.h>
@@ -29,6 +35,7 @@ struct evclient {
 	struct le le;                 /* in api->clients */
 	struct api *api;              /* borrowed: owner */
 	struct websock_conn *wc;
+	struct wsguard *guard;        /* frame checks on wc's connection */
 	struct sa peer;
 	uint64_t frames;
 };
@@ -38,6 +45,9 @@ static void evclient_destructor(void *arg)
 	struct evclient *c = arg;
 
 	list_unlink(&c->le);
+	/* the guard first: it leaves the connection deaf, so the websock
+	 * libre keeps for its closing handshake decodes nothing more */
+	mem_deref(c->guard);
 	/* an open stream gets a close frame (1001 Going Away) from libre */
 	mem_deref(c->wc);
 }
@@ -48,6 +58,16 @@ static void recv_h(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
 	(void)mb;
 	(void)arg;
 	/* listeners have nothing to say; their frames are ignored */
+}
+
+static void refuse_h(uint16_t code, const char *why, void *arg)
+{
+	struct evclient *c = arg;
+
+	++c->api->st.ws_refused;
+	log_re(LOG_LVL_WARN, "api: event client %J cut off: %s (close %u)",
+	       &c->peer, why, (unsigned)code);
+	(void)websock_close(c->wc, (enum websock_scode)code, "%s", why);
 }
 
 static void close_h(int err, void *arg)
@@ -80,6 +100,12 @@ int api_events_accept(struct api *api, struct http_conn *conn,
 
 	err = websock_accept(&c->wc, api->ws, conn, msg, API_WS_KEEPALIVE_MS,
 			     recv_h, close_h, c);
+	if (err) {
+		mem_deref(c);
+		return err;
+	}
+	err = wsguard_attach(&c->guard, websock_tcp(c->wc), API_WS_FRAME_MAX,
+			     refuse_h, c);
 	if (err) {
 		mem_deref(c);
 		return err;

@@ -10,6 +10,18 @@
  *   anything else  (INFO, OPTIONS, MESSAGE, NOTIFY, ...) relayed with its
  *                  body; the final status relayed back
  * One INVITE or UPDATE at a time per call: a second one gets 491 (glare).
+ *
+ * Ownership: a struct xfer belongs to its call (cp->xfers) and owns what it
+ * started: the request on the other leg (x->out) and the ng step (x->ng).
+ * Freeing the xfer frees those, and freeing them is what stops their
+ * callbacks (libre clears the handler of a request its owner lets go of,
+ * and CANCELs it; ngc drops the reply). So x->out is given up only when
+ * libre has ended the request itself: on a final response or an error,
+ * never on a provisional one. (Issue 10, defect 3: it was cleared on the
+ * 100 too; when the call ended the xfer was freed but its request lived
+ * on, and the callee's late 200 ran xfer_resp on freed memory.)
+ * A call that ends answers each request still crossing it with 487
+ * (indialog_end, RFC 3261 15.1.2), then frees them.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,11 +36,9 @@ static void xfer_destructor(void *arg)
 	/* letting go of a pending request cancels it without a callback */
 	mem_deref(x->out);
 	mem_deref(x->ng);
-	if (x->st) {
-		(void)sip_treply(&x->st, x->cp->b->sip, x->req, 500,
-				 "Call Ended");
-		mem_deref(x->st);
-	}
+	/* unanswered here only if the reply could not be sent: the sender
+	 * retransmits and learns from the 481 that follows */
+	mem_deref(x->st);
 	mem_deref((void *)x->req);
 }
 
@@ -119,18 +129,31 @@ static void xfer_resp(int err, const struct sip_msg *msg, void *arg)
 	struct xfer *x = arg;
 	struct bcall_priv *cp = x->cp;
 	struct pl sdp;
-	char reason[64];
+	char reason[64], code[16];
 
-	x->out = NULL;     /* libre cleared our pointer before calling */
+	/* a final response or an error ended the request, and libre cleared
+	 * our pointer before calling; after a provisional one the request
+	 * is still ours to cancel (see the banner) */
+	if (err || !msg || msg->scode >= 200)
+		x->out = NULL;
 	if (err || !msg) {
 		reply_sender(x, 408, "Request Timeout", NULL, NULL);
 		mem_deref(x);
 		return;
 	}
-	if (msg->scode < 200) {
-		x->out = NULL;
+	if (!sipmsg_scode_valid(msg, code, sizeof(code))) {
+		log_warn("b2bua: [%s] invalid status %s to %.*s from the %s: "
+			 "502 to the sender", bcall_logid(cp), code,
+			 (int)x->req->met.l, x->req->met.p,
+			 x->to == &cp->a ? "caller" : "callee");
+		++cp->b->n_bad_status;
+		reply_sender(x, 502, "Bad Gateway (invalid status code)", NULL,
+			     NULL);
+		mem_deref(x);          /* cancels what libre still holds */
 		return;
 	}
+	if (msg->scode < 200)
+		return;
 	pl_strcpy(&msg->reason, reason, sizeof(reason));
 
 	if (msg->scode >= 300) {
@@ -309,6 +332,18 @@ void indialog_handle(struct bleg *leg, const struct sip_msg *msg)
 	}
 	if (forward(x, NULL)) {
 		reply_sender(x, 503, "Service Unavailable", NULL, NULL);
+		mem_deref(x);
+	}
+}
+
+void indialog_end(struct bcall_priv *cp)
+{
+	struct le *le;
+
+	while ((le = list_head(&cp->xfers))) {
+		struct xfer *x = le->data;
+
+		reply_sender(x, 487, "Request Terminated", NULL, NULL);
 		mem_deref(x);
 	}
 }

@@ -483,6 +483,31 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 	}
 }
 
+/* A response whose status is not 100-699 is malformed (RFC 3261 7.2):
+ * never relayed. Before the answer the caller gets 502 and the call ends
+ * (libre ends a "final" one itself; a "provisional" one below 100 is
+ * CANCELled as the call ends); after it, it is dropped. */
+static bool bad_status(struct bcall_priv *cp, const struct sip_msg *msg)
+{
+	char code[16], cause[64];
+
+	if (sipmsg_scode_valid(msg, code, sizeof(code)))
+		return false;
+	++cp->b->n_bad_status;
+	if (cp->pub->state == BCALL_ANSWERED) {
+		log_warn("b2bua: [%s] invalid status %s from the callee after "
+			 "the answer: dropped", bcall_logid(cp), code);
+		return true;
+	}
+	log_warn("b2bua: [%s] invalid status %s from the callee: 502 to the "
+		 "caller", bcall_logid(cp), code);
+	snprintf(cause, sizeof(cause), "invalid status %s from callee", code);
+	cp->pub->final_status = 502;
+	fail(cp, 502, "Bad Gateway (invalid status code from the callee)",
+	     cause);
+	return true;
+}
+
 static void invite_resp(int err, const struct sip_msg *msg, void *arg)
 {
 	struct bcall_priv *cp = arg;
@@ -496,6 +521,8 @@ static void invite_resp(int err, const struct sip_msg *msg, void *arg)
 		     "callee unreachable");
 		return;
 	}
+	if (bad_status(cp, msg))
+		return;
 	if (cp->ng || !list_isempty(&cp->pending)) {
 		struct pmsg *pm = mem_zalloc(sizeof(*pm), pmsg_destructor);
 		if (pm) {
@@ -595,14 +622,26 @@ static void caller_cancel(void *arg)
 	bcall_end(cp, "caller cancelled");
 }
 
-/* Where does the INVITE go? 0 and TARGET, or the status to answer. */
+/* The user a call is routed by: a sip(s) URI's user part, a tel URI's
+ * number (libre puts it where the host goes); empty for sip:host. */
+static const struct pl *call_user(const struct sip_msg *msg)
+{
+	return pl_strcasecmp(&msg->uri.scheme, "tel") ? &msg->uri.user :
+		&msg->uri.host;
+}
+
+/* Where does the INVITE go? 0 and TARGET, or the status to answer.
+ * A Request-URI without a user part (sip:host) is routed only by a
+ * static route whose target names no ${user}; otherwise it gets 484 (the
+ * address is incomplete: no number to put in the target). */
 static uint16_t route_call(struct b2bua *b, const struct sip_msg *msg,
 			   bool authed, char *target, size_t size,
 			   const char **reason)
 {
-	const struct pl *user = &msg->uri.user;
+	const struct pl *user = call_user(msg);
 
-	if (b->reg && !registrar_lookup(b->reg, user, target, size))
+	if (pl_isset(user) && b->reg &&
+	    !registrar_lookup(b->reg, user, target, size))
 		return 0;
 	if (b->routes && !routes_match(b->routes, user, target, size)) {
 		if (b->routes_need_auth && !authed) {
@@ -610,6 +649,10 @@ static uint16_t route_call(struct b2bua *b, const struct sip_msg *msg,
 			return 403;
 		}
 		return 0;
+	}
+	if (!pl_isset(user)) {
+		*reason = "Address Incomplete (no user part in the Request-URI)";
+		return 484;
 	}
 	if (b->reg && registrar_known(b->reg, user)) {
 		*reason = "Temporarily Unavailable";
@@ -687,7 +730,7 @@ int invite_handle(struct b2bua *b, const struct sip_msg *msg)
 	snprintf(cp->target, sizeof(cp->target), "%s", target);
 	pl_strcpy(&msg->callid, cp->pub->callid, sizeof(cp->pub->callid));
 	fill_party(&cp->pub->caller, &msg->from, NULL);
-	fill_party(&cp->pub->callee, &msg->to, &msg->uri.user);
+	fill_party(&cp->pub->callee, &msg->to, call_user(msg));
 	cp->pub->callee.tag[0] = '\0';
 	snprintf(cp->pub->callee.contact, sizeof(cp->pub->callee.contact),
 		 "%s", target);

@@ -211,7 +211,7 @@ static int start(void)
 		return err;
 	}
 	err = b2bua_alloc(&d.b2bua, d.sip, d.pool, d.reg, d.routes, &d.conf,
-			  d.conf.api_listen[0] ? api_call_event : NULL, NULL);
+			  NULL, NULL);
 	if (err)
 		return err;
 	if (d.conf.api_listen[0]) {
@@ -222,7 +222,9 @@ static int start(void)
 				strerror(err));
 			return err;
 		}
-		d.b2bua->arg = d.api;   /* events go to this API's clients */
+		/* events go to this API's clients; stop() detaches them
+		 * before the API goes */
+		b2bua_events(d.b2bua, api_call_event, d.api);
 	}
 	if (d.conf.rate_limit &&
 	    (err = ratelimit_alloc(&d.rl, d.conf.rate_limit, d.conf.rate_burst)))
@@ -237,10 +239,20 @@ static int start(void)
 	return 0;
 }
 
+/*
+ * Shutdown order: what a call's end reaches must still be there when the
+ * calls end. So the calls end first (BYE/CANCEL on both legs, ng delete,
+ * call.ended to the API's event clients), then the API goes (after its
+ * event handler is detached: the b2bua and the API only borrow each
+ * other), then the b2bua, the SIP stack and the rest.
+ */
 static void stop(void)
 {
 	d.uh = mem_deref(d.uh);
 	d.probe = mem_deref(d.probe);
+	b2bua_shutdown(d.b2bua);
+	if (d.b2bua)
+		b2bua_events(d.b2bua, NULL, NULL);
 	d.api = mem_deref(d.api);
 	d.b2bua = mem_deref(d.b2bua);
 	d.lsnr = mem_deref(d.lsnr);

@@ -29,6 +29,10 @@
  * The target URI must be a sip: or sips: URI; "${user}" in it is replaced by
  * the user part as it came in the Request-URI (still escaped, so it can be
  * pasted into a URI unchanged). Any other "${" is a configuration error.
+ * A request without a user part (INVITE sip:pbx.example.net) is matched
+ * only by "*" lines, and a line whose target holds ${user} is passed over
+ * for it: "sip:@fallback.example.net" is no address (with the table above,
+ * an empty user finds no route; the caller gets 484 from invite.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -255,7 +259,8 @@ static int route_expand(const struct route *rt, const struct pl *user,
 		len += n;
 		if (!var)
 			break;
-		memcpy(out + len, user->p, user->l);
+		if (user->l)            /* an empty pl may have p == NULL */
+			memcpy(out + len, user->p, user->l);
 		len += user->l;
 		p = var + strlen(USER_VAR);
 	}
@@ -278,6 +283,11 @@ int routes_match(const struct routes *r, const struct pl *user, char *uri,
 
 		if (!pattern_match(rt->pattern, user))
 			continue;
+		if (!user->l && strstr(rt->uri, USER_VAR)) {
+			log_debug("routes: line %u '%s' needs a user, the "
+				  "Request-URI has none", rt->line, rt->pattern);
+			continue;
+		}
 		log_debug("routes: '%.*s' matches line %u '%s'", (int)user->l,
 			  user->p, rt->line, rt->pattern);
 		return route_expand(rt, user, uri, size);

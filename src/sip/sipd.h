@@ -172,6 +172,10 @@ struct b2bua;
 typedef void (bcall_event_h)(const char *type, const struct bcall *call,
 			     void *arg);
 const struct list *b2bua_calls(const struct b2bua *b);   /* of struct bcall */
+/* End every call, events included (b2bua.c has the contract). */
+void b2bua_shutdown(struct b2bua *b);
+/* Where call events go (NULL: nowhere); ARG borrowed. */
+void b2bua_events(struct b2bua *b, bcall_event_h *eh, void *arg);
 struct bcall *b2bua_call_find(const struct b2bua *b, const char *id);
 const char *bcall_state_name(enum bcall_state st);
 

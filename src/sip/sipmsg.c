@@ -217,6 +217,26 @@ void bparty_media(struct bparty *party, const struct pl *sdp)
 	mem_deref(m);
 }
 
+bool sipmsg_scode_valid(const struct sip_msg *msg, char *text, size_t size)
+{
+	const char *p;
+	size_t n = 0;
+
+	if (size)
+		text[0] = '\0';
+	if (!msg || msg->req || !pl_isset(&msg->ver))
+		return false;
+	/* libre decoded "<ver> <digits> <reason>": the digits start one space
+	 * after the version and end at the space before the reason */
+	p = msg->ver.p + msg->ver.l + 1;
+	while (p[n] >= '0' && p[n] <= '9' && n < 10)
+		++n;
+	if (size)
+		(void)re_snprintf(text, size, "%b%s", p, n,
+				  p[n] >= '0' && p[n] <= '9' ? "..." : "");
+	return n == 3 && msg->scode >= 100 && msg->scode <= 699;
+}
+
 const char *bcall_logid(const struct bcall_priv *cp)
 {
 	return cp->pub->callid;

@@ -14,3 +14,8 @@ set_tests_properties(sip_callflows PROPERTIES SKIP_RETURN_CODE 77)
 tally_pytest(sip_torture sip_torture.py 120)
 set_tests_properties(sip_torture PROPERTIES SKIP_RETURN_CODE 77)
 tally_pytest(sip_flood sip_flood.py 90)
+# issue 10: the tally-sip defects found by fuzzing the daemon over the
+# network, each driven with its trigger (late answer after the call ended,
+# shutdown with live calls, Request-URI without a user, WebSocket length
+# wrap, out-of-range status codes); under ASan/UBSan in `make asan`
+tally_pytest(sip_netfuzz_regress sip_netfuzz_regress.py 90)

@@ -8,6 +8,7 @@ tally_unit(test_registrar test_registrar.c LIBS tallysip_lib)
 # so it does not need the B2BUA to link
 tally_unit(test_api test_api.c ${CMAKE_SOURCE_DIR}/src/sip/api.c
   ${CMAKE_SOURCE_DIR}/src/sip/events.c ${CMAKE_SOURCE_DIR}/src/sip/calljson.c
+  ${CMAKE_SOURCE_DIR}/src/sip/wsguard.c
   LIBS tallycore)
 target_include_directories(test_api PRIVATE ${CMAKE_SOURCE_DIR}/src/sip)
 # the timer queue tally-sip puts in place of libre's (includes tmrq.c)

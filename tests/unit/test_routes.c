@@ -93,7 +93,9 @@ static void test_first_match_wins(void **state)
 	assert_string_equal(route(r, "1"), "sip:1@default");
 	assert_string_equal(route(r, "15"), "sip:prefix@c");
 	assert_string_equal(route(r, "bob"), "sip:bob@default");
-	assert_string_equal(route(r, ""), "sip:@default");
+	/* no user, and the only "*" line needs one: no route (was
+	 * "sip:@default", no address; see test_empty_user) */
+	assert_string_equal(route(r, ""), "");
 	mem_deref(r);
 
 	/* the catch-all first shadows the rest */
@@ -159,6 +161,33 @@ static void test_bad_lines(void **state)
 	assert_int_equal(routes_alloc(NULL, "1 sip:a@b"), EINVAL);
 }
 
+/* A Request-URI without a user part (sip:host, issue 10 defect 5): the
+ * user is an empty pl whose p is NULL. Only "*" can match it, and a line
+ * whose target needs ${user} is passed over; with no other line: ENOENT. */
+static void test_empty_user(void **state)
+{
+	struct routes *r = mk("x. sip:${user}@10.0.0.1\n"
+			      "* sip:${user}@10.0.0.2\n"
+			      "* sip:operator@10.0.0.3\n");
+	struct routes *r2 = mk("* sip:${user}@10.0.0.2\n");
+	struct pl empty = PL_INIT;
+	char uri[64];
+	(void)state;
+
+	assert_null(empty.p);
+	assert_int_equal(routes_match(r, &empty, uri, sizeof(uri)), 0);
+	assert_string_equal(uri, "sip:operator@10.0.0.3");
+	assert_int_equal(routes_match(r, NULL, uri, sizeof(uri)), 0);
+	assert_string_equal(uri, "sip:operator@10.0.0.3");
+	assert_int_equal(routes_match(r2, &empty, uri, sizeof(uri)), ENOENT);
+	/* a user still gets the first line that matches */
+	assert_string_equal(route(r, "12"), "sip:12@10.0.0.1");
+	assert_string_equal(route(r, "bob"), "sip:bob@10.0.0.2");
+	assert_string_equal(route(r2, "+1"), "sip:+1@10.0.0.2");
+	mem_deref(r);
+	mem_deref(r2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_substitution),
 		cmocka_unit_test(test_empty_table),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_empty_user),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
