@@ -390,6 +390,22 @@ static int callee_fork(struct bcall_priv *cp, const struct sip_msg *msg)
 	return EALREADY;
 }
 
+/* A 2xx we will not take: ACK it (RFC 3261 13.2.2.4), then BYE, on a
+ * dialog of its own. */
+static void callee_refuse_2xx(struct bcall_priv *cp, const struct sip_msg *msg)
+{
+	struct sip_dialog *dlg = NULL;
+	enum sip_transp tp = msg->tp;
+
+	if (sip_dialog_fork(&dlg, cp->b_.dlg0 ? cp->b_.dlg0 : cp->b_.dlg, msg))
+		return;
+	ack_dialog(cp, dlg, tp, NULL);
+	(void)sip_drequestf(NULL, cp->b->sip, true, "BYE", dlg, 0, NULL, NULL,
+			    NULL, NULL, "%HContent-Length: 0\r\n\r\n",
+			    sipmsg_contact, &tp);
+	mem_deref(dlg);
+}
+
 static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 {
 	struct pl sdp;
@@ -398,6 +414,21 @@ static void callee_response(struct bcall_priv *cp, const struct sip_msg *msg)
 
 	if (msg->scode == 100)
 		return;
+
+	/* the media server tells a call's parties apart by tag: a callee
+	 * answering with the caller's From-tag as its To-tag would make them
+	 * one party there (issue 10, defect 1 reached through tally-sip) */
+	if (msg->scode < 300 && !pl_strcmp(&msg->to.tag, cp->a.tag)) {
+		log_warn("b2bua: [%s] callee's To-tag %.*s equals the "
+			 "caller's From-tag: 502 to the caller",
+			 bcall_logid(cp), (int)msg->to.tag.l, msg->to.tag.p);
+		if (msg->scode >= 200)
+			callee_refuse_2xx(cp, msg);
+		cp->pub->final_status = 502;
+		fail(cp, 502, "Bad Gateway (the callee's tag equals the "
+		     "caller's)", "callee tag equals caller tag");
+		return;
+	}
 
 	if (msg->scode >= 200 && msg->scode < 300 && cp->b_.tag[0] &&
 	    pl_isset(&msg->to.tag) && pl_strcmp(&msg->to.tag, cp->b_.tag) &&

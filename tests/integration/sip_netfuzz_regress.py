@@ -657,6 +657,29 @@ def case_bad_status(tmp, ng):
                         b.reply(m, src, 200, "OK")
             except Fail:
                 pass
+        # a callee answering with the caller's From-tag as its To-tag
+        # would make both one party on the media server: 502
+        for code in (183, 200):
+            call = Call(s, a, b)
+            call.invite()
+            call.b_gets_invite()
+            b.reply(call.binv, call.bsrc, code, "OK", to_tag=call.ftag,
+                    body=SDP_B)
+            r = a.wait_response("INVITE")
+            check(r["code"] == 502, "callee %d with the caller's tag relayed as %s"
+                  % (code, r["first"]))
+            call.request("ACK", cseq=1)
+            got, ended = events_until(ws, lambda e: e.get("event") == "call.ended", 3)
+            check(ended and "tag" in (got[-1]["call"].get("cause") or ""),
+                  "equal tags: call.ended %r" % (got[-1] if got else None))
+            try:
+                while True:
+                    m, src = b.wait(lambda m: m["method"] in ("ACK", "CANCEL", "BYE"), 0.5)
+                    if m["method"] in ("CANCEL", "BYE"):
+                        b.reply(m, src, 200, "OK")
+            except Fail:
+                pass
+        print("#   callee To-tag == caller From-tag (183, 200) -> 502", flush=True)
         # in a call: an INFO answered 700
         call = Call(s, a, b)
         call.establish()
