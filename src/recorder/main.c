@@ -250,7 +250,9 @@ static void stop(void)
 	struct le *le;
 
 	tmr_cancel(&d.tick);
-	d.rcv = mem_deref(d.rcv);    /* a scan cut short resumes next start */
+	/* a scan cut short resumes next start; its jobs still queued are
+	 * dropped by finq below without a callback */
+	d.rcv = mem_deref(d.rcv);
 	uh = mem_deref(uh);
 	d.api = mem_deref(d.api);
 	d.lsnr = mem_deref(d.lsnr);

@@ -258,7 +258,5 @@ bool recover_running(const struct recovery *r);
 /* {"running":..,"scanned":..,"queued":..,"catalog_restored":..,
  * "seconds":..}; R may be NULL (no scan). */
 int  recover_status_print(struct re_printf *pf, const struct recovery *r);
-void recd_finalize_dir(struct recd *rd, const char *dir,
-		       const struct sessfile *sf);
 
 #endif

@@ -52,12 +52,25 @@ struct recovery {
 	unsigned synced;        /* catalog rows given back */
 	unsigned live;          /* skipped: our own live sessions */
 	bool running;
+	struct list jobs;       /* struct rjob queued to finalize */
 };
 
+/* A recovered folder in the finalize queue. Owned by the recovery's job
+ * list, not by the queue: at shutdown finq drops the jobs it did not run
+ * without calling back (the folder stays "finalizing" for the next start),
+ * and the recovery, freed before finq, frees what they pointed to. */
 struct rjob {
-	struct recd *rd;
+	struct le le;
+	struct recd *rd;        /* borrowed */
 	char dir[600];
 };
+
+static void rjob_destructor(void *arg)
+{
+	struct rjob *j = arg;
+
+	list_unlink(&j->le);
+}
 
 static void done(int err, const struct sessfile *sf, const char *reason,
 		 void *arg)
@@ -66,18 +79,20 @@ static void done(int err, const struct sessfile *sf, const char *reason,
 	struct sessfile out = *sf;
 
 	recd_finalized(j->rd, j->dir, &out, err, reason);
-	free(j);
+	mem_deref(j);
 }
 
-void recd_finalize_dir(struct recd *rd, const char *dir,
-		       const struct sessfile *sf)
+static void finalize_dir(struct recovery *r, const char *dir,
+			 const struct sessfile *sf)
 {
-	struct rjob *j = calloc(1, sizeof(*j));
+	struct recd *rd = r->rd;
+	struct rjob *j = mem_zalloc(sizeof(*j), rjob_destructor);
 	struct sessfile tmp = *sf;
 
 	if (!j)
 		return;
 	j->rd = rd;
+	list_append(&r->jobs, &j->le, j);
 	(void)snprintf(j->dir, sizeof(j->dir), "%s", dir);
 	tmp.state = SF_FINALIZING;
 	if (!tmp.stopped) {
@@ -96,7 +111,7 @@ void recd_finalize_dir(struct recd *rd, const char *dir,
 	if (finq_push(rd->fq, dir, &tmp, done, j)) {
 		recd_finalized(rd, dir, &tmp, ENOMEM,
 			       "out of memory queueing finalize");
-		free(j);
+		mem_deref(j);
 	}
 }
 
@@ -134,7 +149,7 @@ static void scan_one(struct recovery *r, const char *name)
 			   "finalizing", sf->id, sf_state_name(sf->state));
 		++rd->st.recovered;
 		++r->queued;
-		recd_finalize_dir(rd, dir, sf);
+		finalize_dir(r, dir, sf);
 	}
 	else if (rd->cat &&
 		 catalog_dir(rd->cat, sf->id, cdir, sizeof(cdir), &st) ==
@@ -195,6 +210,7 @@ static void destructor(void *arg)
 	if (r->dir)
 		closedir(r->dir);
 	mem_deref(r->sf);
+	list_flush(&r->jobs);
 }
 
 int recover_start(struct recovery **rp, struct recd *rd)
