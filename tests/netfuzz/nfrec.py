@@ -40,6 +40,7 @@ from rectest import siprec_sdp, siprec_metadata, multipart, PART_A, PART_B, AV4
 from siptest import sip_parse
 from tallytest import free_port, free_port_block, rtp_packet, rtcp_sr, rtcp_rr
 
+DEBUG = os.environ.get("NETFUZZ_DEBUG") == "1"
 DATA = os.environ.get("TALLY_DATA") or os.path.join(SRC, "tests", "data")
 
 
@@ -355,6 +356,8 @@ class RecorderTarget:
                 self.media_off(s)
             return
         self.stats.reply("SRS answered %d" % (m["code"] // 100 * 100))
+        if DEBUG and m["code"] >= 400:
+            print("  SRS: %s (%s)" % (m["first"], m["cseq"]))
         if m["method"] == "INVITE":
             if 200 <= m["code"] < 300:
                 t = re.search(r";\s*tag=([^;>\s]+)", m["hdr"].get("to", ""))
@@ -574,14 +577,16 @@ class RecorderTarget:
 
     def gen_session(self, r, key):
         tp = "tcp" if r.random() < 0.3 else "udp"
-        out = [self.inv(r, key, tp), {"op": "ack", "s": key}, {"op": "media", "s": key, "on": True},
+        first = self.inv(r, key, tp)
+        n = first["lines"]
+        out = [first, {"op": "ack", "s": key}, {"op": "media", "s": key, "on": True},
                {"op": "wait", "ms": r.choice((30, 100, 300, 600))}]
         for _ in range(r.randrange(4)):
             c = r.randrange(5)
             if c == 0:      # pause and resume
-                out += [self.inv(r, key, tp, dir="inactive", body="partial"), {"op": "ack", "s": key},
+                out += [self.inv(r, key, tp, dir="inactive", body="partial", lines=n), {"op": "ack", "s": key},
                         {"op": "wait", "ms": r.choice((20, 200))},
-                        self.inv(r, key, tp, dir="sendonly", body="partial"), {"op": "ack", "s": key}]
+                        self.inv(r, key, tp, dir="sendonly", body="partial", lines=n), {"op": "ack", "s": key}]
             elif c == 1:    # fewer (or more) lines
                 out += [self.inv(r, key, tp, dir=r.choice(("sendonly", "recvonly", "inactive"))),
                         {"op": "ack", "s": key}]
