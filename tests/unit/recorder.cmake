@@ -1,13 +1,11 @@
 # tally-recorder unit tests: tally_unit(test_x test_x.c LIBS tallyrec_lib)
 # policy, port blocks and the SDP answer (no sockets, no threads)
 tally_unit(test_srsanswer test_srsanswer.c LIBS tallyrec_lib)
-# multipart bodies and RFC 7865 metadata: their sources compiled in directly
-# (not tallyrec_lib), driven by tests/data/siprec
-tally_unit(test_multipart test_multipart.c
-  ${CMAKE_SOURCE_DIR}/src/recorder/multipart.c LIBS tallycore)
-target_include_directories(test_multipart PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
+# multipart bodies (libtallysiprec, read and written) and RFC 7865 metadata
+# (rsmeta.c compiled in directly, not tallyrec_lib), driven by tests/data/siprec
+tally_unit(test_multipart test_multipart.c LIBS tallysiprec)
 tally_unit(test_rsmeta test_rsmeta.c ${CMAKE_SOURCE_DIR}/src/recorder/rsmeta.c
-  ${CMAKE_SOURCE_DIR}/src/recorder/multipart.c LIBS tallycore PkgConfig::XML2)
+  LIBS tallysiprec PkgConfig::XML2)
 target_include_directories(test_rsmeta PRIVATE ${CMAKE_SOURCE_DIR}/src/recorder)
 # RTP depacketizers: their sources compiled in directly; real-media fixtures
 # in tests/data/rtp are decoded with libavcodec

@@ -39,6 +39,8 @@
  * (which is what a part without the blank line after its headers looks
  * like: "v=0" is not a header), no parts at all.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <re.h>
@@ -340,4 +342,90 @@ const struct mpart *multipart_find(const struct multipart *mp,
 	}
 
 	return NULL;
+}
+
+/* ---- writing ---- */
+
+void multipart_boundary(char *buf, size_t size)
+{
+	uint8_t raw[12];
+	size_t i, o;
+
+	if (!size)
+		return;
+	rand_bytes(raw, sizeof(raw));
+	o = (size_t)snprintf(buf, size, "tally-");
+	for (i = 0; i < sizeof(raw) && o + 2 < size; i++, o += 2)
+		snprintf(buf + o, size - o, "%02x", raw[i]);
+}
+
+/* RFC 2046 5.1.1 bchars (the boundary is also written unquoted in the
+ * Content-Type, so the space is left out as well) */
+static bool boundary_ok(const char *b)
+{
+	static const char extra[] = "'()+_,-./:=?";
+	size_t n = strlen(b);
+
+	if (!n || n > 70)
+		return false;
+	for (; *b; b++) {
+		if (!((*b >= '0' && *b <= '9') || (*b >= 'a' && *b <= 'z') ||
+		      (*b >= 'A' && *b <= 'Z') || strchr(extra, *b)))
+			return false;
+	}
+	return true;
+}
+
+/* does BODY hold "--BOUNDARY" at the start of a line? */
+static bool holds_delimiter(const struct pl *body, const char *boundary)
+{
+	size_t bl = strlen(boundary);
+	const char *p = body->p, *e = body->p + body->l;
+
+	while (p < e) {
+		if ((size_t)(e - p) >= bl + 2 && p[0] == '-' && p[1] == '-' &&
+		    !memcmp(p + 2, boundary, bl))
+			return true;
+		p = memchr(p, '\n', (size_t)(e - p));
+		if (!p)
+			break;
+		++p;
+	}
+	return false;
+}
+
+int multipart_write(struct mbuf *mb, const char *boundary,
+		    const struct mpart_out *parts, size_t n)
+{
+	size_t start, end, i;
+	int err = 0;
+
+	if (!mb || !boundary || !boundary_ok(boundary) || (!parts && n))
+		return EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!parts[i].ctype || !parts[i].body ||
+		    holds_delimiter(parts[i].body, boundary))
+			return EINVAL;
+	}
+	start = mb->pos;
+	end = mb->end;
+	for (i = 0; i < n && !err; i++) {
+		/* the CRLF before a delimiter is the delimiter's (see the
+		 * top of this file): the content goes out whole */
+		err = mbuf_printf(mb, "--%s\r\nContent-Type: %s\r\n", boundary,
+				  parts[i].ctype);
+		if (!err && parts[i].disp)
+			err = mbuf_printf(mb, "Content-Disposition: %s\r\n",
+					  parts[i].disp);
+		if (!err)
+			err = mbuf_printf(mb, "\r\n%r\r\n", parts[i].body);
+	}
+	if (!err)
+		err = mbuf_printf(mb, "--%s--\r\n", boundary);
+	if (err) {
+		mb->pos = start;
+		mb->end = end;
+		return ENOMEM;
+	}
+	return 0;
 }
