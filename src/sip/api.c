@@ -7,14 +7,24 @@
  *   GET /api/v1/health        {"status":"ok","calls":N,...counters}
  *   GET /api/v1/events        WebSocket: one JSON event per text frame
  *                             (events.c)
- * <call> is bcall_json() (calljson.c).
+ *   POST /api/v1/recordings   start: {"call":"<id>"} or {"dn":"<user>"},
+ *                             "media":"audio"|"audio+video", optional
+ *                             "recorder":"sip:..." -> 201 <recording>;
+ *                             the call records already: same media 200
+ *                             <recording>, other media 409 (error +
+ *                             "recording"); no call 404, several calls
+ *                             for the DN 409, bad input 400
+ *   GET /api/v1/recordings    {"recordings":[<recording>,...]} (active)
+ *   GET /api/v1/recordings/{id}     <recording> (active or recently ended)
+ *   DELETE /api/v1/recordings/{id}  stop -> 200 <recording>
+ * <call> is bcall_json() (calljson.c), <recording> rec_json() (rec.c).
  *
  * Every error is JSON too: {"error":"<what>","status":<code>}. The checks
  * run in this order, so an unauthenticated client learns nothing about
  * which paths exist:
  *   token missing or wrong        -> 401 (+ WWW-Authenticate: Bearer)
  *   path not under /api/v1/ known -> 404
- *   method other than GET         -> 405 (+ Allow: GET)
+ *   method not allowed there      -> 405 (+ Allow: GET[, POST|DELETE])
  *   bad request (e.g. /events without a WebSocket upgrade) -> 400
  * Bytes that do not parse as HTTP make libre close the connection; they
  * never reach this file.
@@ -40,6 +50,7 @@
 #include <strings.h>
 #include "log.h"
 #include "api.h"
+#include "rec.h"
 
 /* The api the B2BUA's events go to when api_call_event() gets no ARG
  * (main.c registers the handler before the api exists). */
@@ -97,6 +108,30 @@ static uint16_t reply_json(struct api *api, struct http_conn *conn,
 	}
 	mem_deref(mb);
 	return scode;
+}
+
+static uint16_t reply_error(struct api *api, struct http_conn *conn,
+			    uint16_t scode, const char *reason,
+			    const char *xhdrs, const char *what);
+
+static int rec_print(struct re_printf *pf, void *arg)
+{
+	return rec_json(pf, arg);
+}
+
+struct jerr_rec {
+	uint16_t scode;
+	const char *what;
+	const struct recording *rec;
+};
+
+static int jerr_rec_print(struct re_printf *pf, void *arg)
+{
+	const struct jerr_rec *e = arg;
+
+	return re_hprintf(pf, "{\"error\":%H,\"status\":%u,\"recording\":%H}",
+			  api_jstr, e->what, (unsigned)e->scode, rec_json,
+			  e->rec);
 }
 
 static uint16_t reply_error(struct api *api, struct http_conn *conn,
@@ -241,12 +276,174 @@ static uint16_t get_events(struct api *api, struct http_conn *conn,
 	}
 }
 
+/* ---- recordings ---- */
+
+static int recs_print(struct re_printf *pf, void *arg)
+{
+	const struct api *api = arg;
+	const struct list *l = recs_active(api->recs);
+	struct le *le;
+	int err = re_hprintf(pf, "{\"recordings\":[");
+
+	for (le = l ? list_head(l) : NULL; le && !err; le = le->next)
+		err |= re_hprintf(pf, "%s%H", le == list_head(l) ? "" : ",",
+				  rec_json, le->data);
+	return err | re_hprintf(pf, "]}");
+}
+
+/* The one live call where caller or callee user is DN: 0 and *CALLP,
+ * ENOENT (none) or EEXIST (several). */
+static int call_by_dn(const struct api *api, const char *dn,
+		      struct bcall **callp)
+{
+	const struct list *calls = b2bua_calls(api->b2bua);
+	struct bcall *found = NULL;
+	struct le *le;
+
+	for (le = calls ? list_head(calls) : NULL; le; le = le->next) {
+		struct bcall *c = le->data;
+
+		if (c->state == BCALL_ENDED)
+			continue;
+		if (strcmp(c->caller.user, dn) && strcmp(c->callee.user, dn))
+			continue;
+		if (found)
+			return EEXIST;
+		found = c;
+	}
+	if (!found)
+		return ENOENT;
+	*callp = found;
+	return 0;
+}
+
+static const char *jstring(const struct odict *o, const char *key,
+			   bool *bad)
+{
+	const struct odict_entry *e = odict_lookup(o, key);
+
+	if (!e)
+		return NULL;
+	if (e->type != ODICT_STRING) {
+		*bad = true;
+		return NULL;
+	}
+	return e->u.str;
+}
+
+static uint16_t post_recording(struct api *api, struct http_conn *conn,
+			       const struct http_msg *msg)
+{
+	const char *callid = NULL, *dn = NULL, *media = NULL, *recorder = NULL;
+	struct odict *o = NULL;
+	struct bcall *call = NULL;
+	struct recording *rec = NULL;
+	bool bad = false, video;
+	uint16_t sc;
+	int err;
+
+	if (!api->recs)
+		return reply_error(api, conn, 503, "Service Unavailable",
+				   NULL, "recording is not available");
+	if (!msg->mb || !mbuf_get_left(msg->mb) ||
+	    json_decode_odict(&o, 16, (const char *)mbuf_buf(msg->mb),
+			      mbuf_get_left(msg->mb), 4))
+		sc = reply_error(api, conn, 400, "Bad Request", NULL,
+				 "the body must be a JSON object");
+	else if ((callid = jstring(o, "call", &bad)),
+		 (dn = jstring(o, "dn", &bad)),
+		 (media = jstring(o, "media", &bad)),
+		 (recorder = jstring(o, "recorder", &bad)), bad)
+		sc = reply_error(api, conn, 400, "Bad Request", NULL,
+				 "call, dn, media and recorder are strings");
+	else if (!callid == !dn)
+		sc = reply_error(api, conn, 400, "Bad Request", NULL,
+				 "give either \"call\" or \"dn\"");
+	else if (!media || (strcmp(media, "audio") &&
+			    strcmp(media, "audio+video")))
+		sc = reply_error(api, conn, 400, "Bad Request", NULL,
+				 "media must be \"audio\" or \"audio+video\"");
+	else if (recorder && !rec_uri_valid(recorder))
+		sc = reply_error(api, conn, 400, "Bad Request", NULL,
+				 "recorder must be a sip: URI");
+	else if (callid && !(call = b2bua_call_find(api->b2bua, callid)))
+		sc = reply_error(api, conn, 404, "Not Found", NULL,
+				 "no such call");
+	else if (dn && (err = call_by_dn(api, dn, &call)))
+		sc = reply_error(api, conn, err == ENOENT ? 404 : 409,
+				 err == ENOENT ? "Not Found" : "Conflict",
+				 NULL, err == ENOENT ? "no call for that dn" :
+				 "several calls for that dn: give the call");
+	else
+		sc = 0;
+	if (sc)
+		goto out;
+
+	video = !strcmp(media, "audio+video");
+	err = rec_start(api->recs, call, video, recorder, &rec);
+	switch (err) {
+	case 0:
+		sc = reply_json(api, conn, 201, "Created", NULL, rec_print,
+				rec);
+		break;
+	case EEXIST:
+		if (rec->video == video) {
+			sc = reply_json(api, conn, 200, "OK", NULL, rec_print,
+					rec);
+		}
+		else {
+			struct jerr_rec e = {409, "the call is being recorded "
+					     "with other media", rec};
+			sc = reply_json(api, conn, 409, "Conflict", NULL,
+					jerr_rec_print, &e);
+		}
+		break;
+	case EAGAIN:
+		sc = reply_error(api, conn, 409, "Conflict", NULL,
+				 "the call is not answered");
+		break;
+	case ENOENT:
+		sc = reply_error(api, conn, 503, "Service Unavailable", NULL,
+				 "no recorder configured: give \"recorder\"");
+		break;
+	case EINVAL:
+		sc = reply_error(api, conn, 400, "Bad Request", NULL,
+				 "bad recorder");
+		break;
+	default:
+		log_re(LOG_LVL_WARN, "api: recording start: %m", err);
+		sc = reply_error(api, conn, 500, "Internal Server Error",
+				 NULL, "cannot start the recording");
+		break;
+	}
+ out:
+	mem_deref(o);
+	return sc;
+}
+
+static uint16_t one_recording(struct api *api, struct http_conn *conn,
+			      const struct pl *idpl, bool stop)
+{
+	char id[40];
+	struct recording *rec;
+
+	if (!id_valid(idpl, id, sizeof(id)) ||
+	    !(rec = recs_find(api->recs, id)))
+		return reply_error(api, conn, 404, "Not Found", NULL,
+				   "no such recording");
+	if (stop)
+		rec_stop(rec, "stopped by the API");
+	return reply_json(api, conn, 200, "OK", NULL, rec_print, rec);
+}
+
 enum route {
 	R_NONE = 0,
 	R_CALLS,
 	R_CALL,
 	R_HEALTH,
 	R_EVENTS,
+	R_RECS,
+	R_REC,
 };
 
 /* Which resource is PATH? For R_CALL, *ID is the id part. */
@@ -265,6 +462,13 @@ static enum route route_of(const struct pl *path, struct pl *id)
 		return R_HEALTH;
 	if (!pl_strcmp(&rest, "events"))
 		return R_EVENTS;
+	if (!pl_strcmp(&rest, "recordings") || !pl_strcmp(&rest, "recordings/"))
+		return R_RECS;
+	if (rest.l > 11 && !memcmp(rest.p, "recordings/", 11)) {
+		*id = rest;
+		pl_advance(id, 11);
+		return R_REC;
+	}
 	if (rest.l > 6 && !memcmp(rest.p, "calls/", 6)) {
 		*id = rest;
 		pl_advance(id, 6);
@@ -300,8 +504,12 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 				    "no such resource");
 		goto out;
 	}
-	if (pl_strcmp(&msg->met, "GET")) {
+	if (pl_strcmp(&msg->met, "GET") &&
+	    !(r == R_RECS && !pl_strcmp(&msg->met, "POST")) &&
+	    !(r == R_REC && !pl_strcmp(&msg->met, "DELETE"))) {
 		scode = reply_error(api, conn, 405, "Method Not Allowed",
+				    r == R_RECS ? "Allow: GET, POST\r\n" :
+				    r == R_REC ? "Allow: GET, DELETE\r\n" :
 				    "Allow: GET\r\n", "method not allowed");
 		goto out;
 	}
@@ -321,6 +529,17 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 	case R_EVENTS:
 		scode = get_events(api, conn, msg);
 		break;
+	case R_RECS:
+		if (!pl_strcmp(&msg->met, "POST"))
+			scode = post_recording(api, conn, msg);
+		else
+			scode = reply_json(api, conn, 200, "OK", NULL,
+					   recs_print, api);
+		break;
+	case R_REC:
+		scode = one_recording(api, conn, &id,
+				      !pl_strcmp(&msg->met, "DELETE"));
+		break;
 	default:
 		scode = reply_error(api, conn, 404, "Not Found", NULL,
 				    "no such resource");
@@ -332,6 +551,14 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 }
 
 /* ---- lifetime ---- */
+
+/* Recordings for POST/GET/DELETE /api/v1/recordings (NULL: none); RS is
+ * borrowed: set NULL before it goes. */
+void api_recs(struct api *api, struct recs *rs)
+{
+	if (api)
+		api->recs = rs;
+}
 
 static void api_destructor(void *arg)
 {

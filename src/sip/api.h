@@ -8,6 +8,7 @@
  *     +- struct websock        WebSocket server side (libre), events.c
  *     +- list of struct evclient, one per connected event stream
  *     +- struct b2bua          borrowed: the calls are read from it
+ *     +- struct recs           borrowed: recordings (rec.c), or NULL
  */
 #ifndef TALLY_SIP_API_H
 #define TALLY_SIP_API_H
@@ -41,6 +42,7 @@ struct api {
 	struct http_sock *hs;
 	struct websock *ws;
 	struct b2bua *b2bua;          /* borrowed: owned by main.c */
+	struct recs *recs;            /* borrowed: owned by main.c, or NULL */
 	char token[API_TOKEN_MAX];
 	struct list clients;          /* struct evclient (events.c) */
 	struct api_stats st;

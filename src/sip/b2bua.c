@@ -13,6 +13,7 @@
 #include <time.h>
 #include "log.h"
 #include "b2bua.h"
+#include "rec.h"
 
 uint64_t sipd_now_ms(void)
 {
@@ -189,6 +190,11 @@ void bcall_end(struct bcall_priv *cp, const char *cause)
 		return;
 	cp->ending = true;
 
+	/* recordings of the call end first (BYE to the recorder, ng
+	 * unsubscribe, .stopped events) while its media still exists */
+	if (b->endh)
+		b->endh(cp->pub, b->endarg);
+
 	/* requests crossing the call (INFO, re-INVITE, ...) get 487 and
 	 * let go of what they sent to the other leg: no late answer can
 	 * reach them after this */
@@ -259,6 +265,25 @@ void b2bua_events(struct b2bua *b, bcall_event_h *eh, void *arg)
 	b->arg = arg;
 }
 
+/* The media server CALL is anchored on (borrowed), or NULL. */
+struct mediasrv *bcall_mediasrv(const struct bcall *call)
+{
+	const struct bcall_priv *cp = call ? call->priv : NULL;
+
+	return cp && cp->media_created ? cp->ms : NULL;
+}
+
+/*
+ * b2bua_end_hook: H(call, ARG) runs first thing in every bcall_end(), while
+ * the call, its legs and its media are still there; NULL stops it. ARG is
+ * borrowed: set NULL before whatever it points to goes.
+ */
+void b2bua_end_hook(struct b2bua *b, bcall_end_h *h, void *arg)
+{
+	b->endh = h;
+	b->endarg = arg;
+}
+
 static void b2bua_destructor(void *arg)
 {
 	struct b2bua *b = arg;
@@ -269,6 +294,8 @@ static void b2bua_destructor(void *arg)
 	 * the orderly way is b2bua_shutdown() before. */
 	b->eventh = NULL;
 	b->arg = NULL;
+	b->endh = NULL;
+	b->endarg = NULL;
 	b2bua_shutdown(b);
 	tmr_cancel(&b->oktick);
 	mem_deref(b->legs);

@@ -31,6 +31,9 @@ struct b2bua {
 	struct tmr oktick;
 	bcall_event_h *eventh;
 	void *arg;
+	/* told first thing in bcall_end (rec.c: the call's recordings stop) */
+	void (*endh)(struct bcall *call, void *arg);
+	void *endarg;
 	uint32_t no_answer_ms;
 	uint32_t session_expires;
 	bool routes_need_auth;
@@ -149,6 +152,8 @@ struct bleg *bleg_other(struct bleg *leg);
 bool sipmsg_sdp(const struct sip_msg *msg, struct pl *sdp);
 /* Our Contact header line for transport TP (ends with CRLF). */
 int  sipmsg_contact(struct re_printf *pf, const enum sip_transp *tp);
+/* The address the SIP transports listen on (sip-listen). */
+const struct sa *sipmsg_laddr(void);
 /* Copy the headers named in the NULL-terminated list NAMES (print handler). */
 struct hdr_copy {
 	const struct sip_msg *msg;

@@ -10,7 +10,9 @@
  *   {"event":"call.answered",...}
  *   {"event":"call.ended",...,"call":{...,"cause":"caller hangup"}}
  *
- * Types: call.created, call.answered, call.updated, call.ended (see sipd.h).
+ * Types: call.created, call.answered, call.updated, call.ended (see sipd.h),
+ * and the recording events recording.<audio|video>.<started|rejected|
+ * stopped|failed> (rec.h; api_rec_event below has an example).
  * The event text is printed once and the same bytes go to every client.
  *
  * Back pressure: a client that does not read makes its TCP send queue grow;
@@ -30,6 +32,7 @@
 #include <string.h>
 #include "log.h"
 #include "api.h"
+#include "rec.h"
 
 struct evclient {
 	struct le le;                 /* in api->clients */
@@ -131,6 +134,32 @@ unsigned api_events_count(const struct api *api)
 	return api ? list_count(&api->clients) : 0;
 }
 
+/* Send the text in MB to every client; a client whose send fails is cut. */
+static void broadcast(struct api *api, const struct mbuf *mb)
+{
+	struct le *le;
+	int err;
+
+	for (le = list_head(&api->clients); le;) {
+		struct evclient *c = le->data;
+
+		le = le->next;
+		err = websock_send(c->wc, WEBSOCK_TEXT, "%b", mb->buf,
+				   mb->end);
+		if (err) {
+			++api->st.ws_dropped;
+			log_re(LOG_LVL_WARN, "api: event client %J dropped "
+				"(%s): %m", &c->peer,
+				err == ENOSPC ? "not reading" : "send failed",
+				err);
+			mem_deref(c);
+			continue;
+		}
+		++c->frames;
+		++api->st.frames;
+	}
+}
+
 struct event_text {
 	const char *type;
 	const struct bcall *call;
@@ -157,7 +186,6 @@ void api_call_event(const char *type, const struct bcall *call, void *arg)
 	struct api *api = arg ? arg : api_active();
 	struct event_text ev = {type, call, 0};
 	struct mbuf *mb;
-	struct le *le;
 	int err;
 
 	if (!api || !type || !call)
@@ -177,24 +205,67 @@ void api_call_event(const char *type, const struct bcall *call, void *arg)
 		goto out;
 	}
 
-	for (le = list_head(&api->clients); le;) {
-		struct evclient *c = le->data;
-
-		le = le->next;
-		err = websock_send(c->wc, WEBSOCK_TEXT, "%b", mb->buf,
-				   mb->end);
-		if (err) {
-			++api->st.ws_dropped;
-			log_re(LOG_LVL_WARN, "api: event client %J dropped "
-				"(%s): %m", &c->peer,
-				err == ENOSPC ? "not reading" : "send failed",
-				err);
-			mem_deref(c);
-			continue;
-		}
-		++c->frames;
-		++api->st.frames;
-	}
+	broadcast(api, mb);
  out:
+	mem_deref(mb);
+}
+
+struct rec_event_text {
+	const char *type;
+	const struct recording *rec;
+	const char *medium;
+	const char *reason;
+	uint64_t now;
+};
+
+static int rec_event_print(struct re_printf *pf, void *arg)
+{
+	const struct rec_event_text *ev = arg;
+	const struct recording *rec = ev->rec;
+
+	return re_hprintf(pf, "{\"event\":%H,\"time\":%H,\"time_ms\":%llu,"
+			  "\"call_id\":%H,\"recording_id\":%H,\"medium\":%H,"
+			  "\"recorder\":%H,\"reason\":%H,\"recording\":%H}",
+			  api_jstr, ev->type, api_jtime, &ev->now,
+			  (unsigned long long)ev->now, api_jstr, rec->call,
+			  api_jstr, rec->id, api_jstr, ev->medium, api_jstr,
+			  rec->recorders[rec->cur], api_jstr, ev->reason,
+			  rec_json, rec);
+}
+
+/*
+ * api_rec_event: a rec_event_h (rec.h). ARG is the struct api (NULL: the
+ * active one). One text frame per event, e.g.
+ *   {"event":"recording.video.rejected","time":"2026-...Z",
+ *    "time_ms":1798000000123,"call_id":"c1-3f2a1b",
+ *    "recording_id":"r1-9f3a2c","medium":"video",
+ *    "recorder":"sip:srs@127.0.0.1:5090","reason":"policy: audio only",
+ *    "recording":{...rec_json...}}
+ * "call_id" is tally's call id (the "id" of the call's events).
+ */
+void api_rec_event(const char *type, const struct recording *rec,
+		   enum rec_medium m, const char *reason, void *arg)
+{
+	struct api *api = arg ? arg : api_active();
+	struct rec_event_text ev = {type, rec, m == REC_VIDEO ? "video" :
+				    "audio", reason, 0};
+	struct mbuf *mb;
+	int err;
+
+	if (!api || !type || !rec)
+		return;
+	++api->st.events;
+	if (!list_head(&api->clients))
+		return;
+	ev.now = sipd_now_ms();
+	mb = mbuf_alloc(2048);
+	if (!mb)
+		return;
+	err = mbuf_printf(mb, "%H", rec_event_print, &ev);
+	if (err)
+		log_re(LOG_LVL_WARN, "api: [%s] cannot print event %s: %m",
+		       rec->id, type, err);
+	else
+		broadcast(api, mb);
 	mem_deref(mb);
 }

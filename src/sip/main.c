@@ -5,6 +5,7 @@
  *
  * Dispatch of a request that no transaction claimed:
  *   rate limit per source address (503 once, then silence)
+ *   in-dialog of a recording   -> the recording's SIPREC session (rec.c)
  *   in-dialog (To-tag)         -> b2bua (481 if no such dialog)
  *   INVITE                     -> b2bua (new call)
  *   REGISTER                   -> registrar
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "proc.h"
 #include "b2bua.h"
+#include "rec.h"
 #include "sipcheck.h"
 
 #define ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, MESSAGE, NOTIFY"
@@ -49,6 +51,7 @@ static struct {
 	struct registrar *reg;
 	struct routes *routes;
 	struct b2bua *b2bua;
+	struct recs *recs;
 	struct api *api;
 	struct ratelimit *rl;
 	uint64_t limited;
@@ -125,6 +128,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 					 "Content-Length: 0\r\n\r\n");
 		return true;
 	}
+	if (recs_request(d.recs, msg))
+		return true;
 	if (b2bua_request(d.b2bua, msg))
 		return true;
 	if (!pl_strcmp(&msg->met, "REGISTER")) {
@@ -148,6 +153,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 static bool response_h(const struct sip_msg *msg, void *arg)
 {
 	(void)arg;
+	if (recs_response(d.recs, msg))
+		return true;
 	return d.b2bua && b2bua_response(d.b2bua, msg);
 }
 
@@ -214,6 +221,17 @@ static int start(void)
 			  NULL, NULL);
 	if (err)
 		return err;
+	{
+		struct recs_params rp = {d.sip, d.b2bua, d.conf.recorders,
+					 d.conf.recorder_timeout_ms};
+		err = recs_alloc(&d.recs, &rp);
+		if (err) {
+			log_err("sip: recorders '%s': %s", d.conf.recorders,
+				strerror(err));
+			return err;
+		}
+		b2bua_end_hook(d.b2bua, recs_call_end, d.recs);
+	}
 	if (d.conf.api_listen[0]) {
 		err = api_alloc(&d.api, d.conf.api_listen, d.conf.api_token,
 				d.b2bua);
@@ -225,6 +243,8 @@ static int start(void)
 		/* events go to this API's clients; stop() detaches them
 		 * before the API goes */
 		b2bua_events(d.b2bua, api_call_event, d.api);
+		recs_events(d.recs, api_rec_event, d.api);
+		api_recs(d.api, d.recs);
 	}
 	if (d.conf.rate_limit &&
 	    (err = ratelimit_alloc(&d.rl, d.conf.rate_limit, d.conf.rate_burst)))
@@ -233,27 +253,36 @@ static int start(void)
 		log_warn("sip: no UDP self-probe: malformed UDP requests whose"
 			 " Content-Length overshoots will not be answered");
 	log_notice("sip: tally-sip %s ready: SIP on %s (udp, tcp), media %s, "
-		   "api %s", TALLY_VERSION, d.conf.sip_listen,
+		   "api %s, recorders %s", TALLY_VERSION, d.conf.sip_listen,
 		   d.conf.media_servers,
-		   d.conf.api_listen[0] ? d.conf.api_listen : "off");
+		   d.conf.api_listen[0] ? d.conf.api_listen : "off",
+		   d.conf.recorders[0] ? d.conf.recorders : "none");
 	return 0;
 }
 
 /*
  * Shutdown order: what a call's end reaches must still be there when the
- * calls end. So the calls end first (BYE/CANCEL on both legs, ng delete,
- * call.ended to the API's event clients), then the API goes (after its
- * event handler is detached: the b2bua and the API only borrow each
- * other), then the b2bua, the SIP stack and the rest.
+ * calls end. So the calls end first (each call's recordings first of all:
+ * BYE to the recorder, ng unsubscribe, .stopped events; then BYE/CANCEL
+ * on both legs, ng delete, call.ended to the API's event clients), then
+ * any recording left, then the API goes (after the event handlers are
+ * detached: the b2bua, the recordings and the API only borrow each
+ * other), then the recordings, the b2bua, the SIP stack and the rest.
  */
 static void stop(void)
 {
 	d.uh = mem_deref(d.uh);
 	d.probe = mem_deref(d.probe);
 	b2bua_shutdown(d.b2bua);
-	if (d.b2bua)
+	recs_shutdown(d.recs);
+	recs_events(d.recs, NULL, NULL);
+	if (d.b2bua) {
 		b2bua_events(d.b2bua, NULL, NULL);
+		b2bua_end_hook(d.b2bua, NULL, NULL);
+	}
+	api_recs(d.api, NULL);
 	d.api = mem_deref(d.api);
+	d.recs = mem_deref(d.recs);
 	d.b2bua = mem_deref(d.b2bua);
 	d.lsnr = mem_deref(d.lsnr);
 	d.rlsnr = mem_deref(d.rlsnr);

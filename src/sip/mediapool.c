@@ -484,3 +484,9 @@ const char *mediasrv_name(const struct mediasrv *ms)
 	return ms ? ms->name : "";
 }
 
+/* MS's ng client, for requests built elsewhere (ngsub.c); NULL if MS is. */
+struct ngc *mediasrv_ngc(struct mediasrv *ms)
+{
+	return ms ? ms->ngc : NULL;
+}
+

@@ -8,6 +8,8 @@
  *     +- struct registrar      REGISTER, digest auth, location (AOR -> contacts)
  *     +- struct routes         static routes: number pattern -> SIP URI
  *     +- struct b2bua          calls: struct bcall, each two legs
+ *     +- struct recs           recordings: SIPREC sessions to recorders
+ *                              (rec.h)
  *     +- struct api            HTTP/JSON + WebSocket events
  *
  * Everything runs on the one libre main loop thread.
@@ -32,6 +34,9 @@ struct sipd_conf {
 	uint32_t no_answer_secs;    /* INVITE without final answer -> 408 */
 	bool routes_need_auth;      /* static routes only for authenticated callers */
 	uint32_t session_expires;   /* RFC 4028 default interval offered, s */
+	char recorders[2048];       /* SIPREC recorders (SRS), comma separated,
+				     * tried in order */
+	uint32_t recorder_timeout_ms; /* recording INVITE without final answer */
 	char api_listen[64];        /* "127.0.0.1:8080" */
 	char api_token[128];        /* bearer token */
 	uint32_t rate_limit;        /* new requests per second per source IP */
@@ -75,6 +80,8 @@ void mediasrv_calls_add(struct mediasrv *ms, int delta);
 unsigned mediasrv_calls(const struct mediasrv *ms);
 bool mediasrv_healthy(const struct mediasrv *ms);
 const char *mediasrv_name(const struct mediasrv *ms);   /* "127.0.0.1:2223" */
+/* MS's ng client, for requests built elsewhere (ngsub.c). */
+struct ngc *mediasrv_ngc(struct mediasrv *ms);
 
 /* SDP through the media server. H gets 0 and the rewritten SDP (valid only
  * during the call), or an errno and WHY (the ng error-reason, or a sentence).
@@ -185,6 +192,9 @@ struct api;
  * TOKEN; calls are read from B. */
 int  api_alloc(struct api **ap, const char *listen, const char *token,
 	       struct b2bua *b);
+struct recs;
+/* Recordings the API starts, lists and stops (borrowed; NULL: none). */
+void api_recs(struct api *api, struct recs *rs);
 /* Push an event to every WebSocket client (a bcall_event_h). */
 void api_call_event(const char *type, const struct bcall *call, void *arg);
 /* The JSON object of one call (used by the API and by events). */

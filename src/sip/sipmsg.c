@@ -52,6 +52,12 @@ void sipmsg_init(struct sip *sip, const struct sa *laddr)
 	g_laddr = *laddr;
 }
 
+/* The address tally-sip's SIP transports listen on (sip-listen). */
+const struct sa *sipmsg_laddr(void)
+{
+	return &g_laddr;
+}
+
 int sipmsg_contact(struct re_printf *pf, const enum sip_transp *tp)
 {
 	if (*tp == SIP_TRANSP_TCP)

@@ -19,3 +19,8 @@ tally_pytest(sip_flood sip_flood.py 90)
 # shutdown with live calls, Request-URI without a user, WebSocket length
 # wrap, out-of-range status codes); under ASan/UBSan in `make asan`
 tally_pytest(sip_netfuzz_regress sip_netfuzz_regress.py 90)
+# issue 11, first slice: tally-sip as the SIPREC client (SRC) driven from
+# the HTTP API, per-medium recording events, recorder failover, against real
+# tally-media and tally-recorders (audio+video, audio-only policy), python
+# UAs with RTP both ways, a python SRS that ends the session itself
+tally_pytest(sip_record sip_record.py 180)

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include "log.h"
 #include "api.h"
+#include "rec.h"
 
 /* ---- test-only B2BUA ---- */
 
@@ -61,6 +62,44 @@ const char *bcall_state_name(enum bcall_state st)
 uint64_t sipd_now_ms(void)
 {
 	return 1700000000123ULL;
+}
+
+/* ---- test-only recordings (rec.c is not linked: api->recs stays NULL,
+ * so POST /recordings answers 503 and the list is empty) ---- */
+
+int rec_json(struct re_printf *pf, const struct recording *rec)
+{
+	(void)rec;
+	return re_hprintf(pf, "{}");
+}
+
+bool rec_uri_valid(const char *uri)
+{
+	return uri && !strncmp(uri, "sip:", 4);
+}
+
+const struct list *recs_active(const struct recs *rs)
+{
+	(void)rs;
+	return NULL;
+}
+
+struct recording *recs_find(const struct recs *rs, const char *id)
+{
+	(void)rs; (void)id;
+	return NULL;
+}
+
+int rec_start(struct recs *rs, struct bcall *call, bool video,
+	      const char *recorder, struct recording **recp)
+{
+	(void)rs; (void)call; (void)video; (void)recorder; (void)recp;
+	return ENOSYS;
+}
+
+void rec_stop(struct recording *rec, const char *reason)
+{
+	(void)rec; (void)reason;
 }
 
 /* ---- fixture ---- */

@@ -1,0 +1,838 @@
+/*
+ * rec.c: recordings (tally-sip as SRC): the object, its state per medium,
+ * its events, and the steps from an API request to a running SIPREC
+ * session. rec.h has the object graph, the signalling path with a worked
+ * example and the per-medium state machine; srcsess.c the SIP dialog;
+ * ngsub.c the ng requests.
+ *
+ * A recording ends in exactly one place, rec_end(): after a stop (API),
+ * the call's end (the b2bua's end hook, recs_call_end), a failure, or the
+ * recorder's BYE. rec_end() lets go of the pending ng step and the SIPREC
+ * dialog, so no callback reaches an ended recording; the object stays in
+ * recs.ended (the newest REC_ENDED_KEEP) for GET /api/v1/recordings/{id}.
+ *
+ * Failover: the recorders (the request's one, else the configured list)
+ * are tried in order; a recorder that does not answer in timeout_ms, is
+ * unreachable, or answers 408 or 5xx makes the next one be tried with the
+ * same body; any other final answer, or the last recorder failing, is
+ * .failed for every medium not yet ended.
+ */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include "log.h"
+#include "sdp.h"
+#include "multipart.h"
+#include "rsmw.h"
+#include "api.h"
+#include "rec.h"
+
+struct recs {
+	struct sip *sip;              /* borrowed */
+	struct b2bua *b2bua;          /* borrowed */
+	char recorders[REC_MAX_RECORDERS][REC_URI_MAX];
+	unsigned nrecorders;
+	uint32_t timeout_ms;
+	struct list active;           /* struct recording */
+	struct list ended;            /* struct recording, oldest first */
+	rec_event_h *eh;
+	void *arg;
+	uint64_t seq;
+	/* counters */
+	uint64_t n_started, n_failed, n_failover;
+};
+
+static const char *const medium_name[REC_NMEDIA] = {"audio", "video"};
+
+const char *rec_mstate_name(enum rec_mstate st)
+{
+	switch (st) {
+	case RM_NONE:      return "none";
+	case RM_REQUESTED: return "requested";
+	case RM_OFFERED:   return "offered";
+	case RM_STARTED:   return "started";
+	case RM_REJECTED:  return "rejected";
+	case RM_STOPPED:   return "stopped";
+	case RM_FAILED:    return "failed";
+	}
+	return "?";
+}
+
+const char *rec_state_name(enum rec_state st)
+{
+	switch (st) {
+	case REC_SUBSCRIBING: return "subscribing";
+	case REC_INVITING:    return "inviting";
+	case REC_ANSWERING:   return "answering";
+	case REC_ACTIVE:      return "active";
+	case REC_ENDED:       return "ended";
+	}
+	return "?";
+}
+
+bool rec_uri_valid(const char *uri)
+{
+	struct pl pl;
+	struct uri u;
+	size_t i, n;
+
+	if (!uri)
+		return false;
+	n = strlen(uri);
+	if (n < 5 || n >= REC_URI_MAX || strncasecmp(uri, "sip:", 4))
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)uri[i];
+		if (c <= ' ' || c >= 0x7f || c == '<' || c == '>' ||
+		    c == '"' || c == ',' || c == '?')
+			return false;
+	}
+	pl_set_str(&pl, uri);
+	return uri_decode(&u, &pl) == 0 && u.host.l > 0;
+}
+
+/* ---- events and endings ---- */
+
+static void mset(struct recording *rec, enum rec_medium m,
+		 enum rec_mstate st, const char *reason)
+{
+	char type[48];
+
+	rec->mst[m] = st;
+	str_ncpy(rec->mreason[m], reason ? reason : "",
+		 sizeof(rec->mreason[m]));
+	if (st != RM_STARTED && st != RM_REJECTED && st != RM_STOPPED &&
+	    st != RM_FAILED)
+		return;
+	log_info("rec: [%s] call %s: %s %s%s%s", rec->id, rec->call,
+		 medium_name[m], rec_mstate_name(st), reason ? ": " : "",
+		 reason ? reason : "");
+	re_snprintf(type, sizeof(type), "recording.%s.%s", medium_name[m],
+		    rec_mstate_name(st));
+	if (rec->recs->eh)
+		rec->recs->eh(type, rec, m, reason, rec->recs->arg);
+}
+
+static bool mlive(enum rec_mstate st)
+{
+	return st == RM_REQUESTED || st == RM_OFFERED || st == RM_STARTED;
+}
+
+/* Every medium still live gets .failed with REASON, audio first. */
+static void fail_all(struct recording *rec, const char *reason)
+{
+	int m;
+
+	for (m = 0; m < REC_NMEDIA; m++)
+		if (mlive(rec->mst[m]))
+			mset(rec, m, RM_FAILED, reason);
+}
+
+static void rec_destructor(void *arg)
+{
+	struct recording *rec = arg;
+
+	list_unlink(&rec->le);
+	mem_deref(rec->ng);
+	mem_deref(rec->ss);
+	mem_deref(rec->body);
+}
+
+/* The one place a recording ends (see the banner). */
+static void rec_end(struct recording *rec, const char *reason)
+{
+	struct recs *rs = rec->recs;
+
+	if (rec->state == REC_ENDED)
+		return;
+	if (rec->to_tag[0] && rec->ms)
+		(void)ngsub_unsubscribe(rec->ms, rec->callid, rec->to_tag);
+	rec->state = REC_ENDED;
+	rec->ended = sipd_now_ms();
+	str_ncpy(rec->reason, reason, sizeof(rec->reason));
+	rec->ng = mem_deref(rec->ng);
+	rec->ss = mem_deref(rec->ss);
+	rec->body = mem_deref(rec->body);
+	rec->bc = NULL;
+	log_info("rec: [%s] recording of call %s ended: %s", rec->id,
+		 rec->call, reason);
+	list_unlink(&rec->le);
+	list_append(&rs->ended, &rec->le, rec);
+	while (list_count(&rs->ended) > REC_ENDED_KEEP)
+		mem_deref(list_head(&rs->ended)->data);
+}
+
+static void fail(struct recording *rec, const char *reason)
+{
+	++rec->recs->n_failed;
+	srcsess_bye(rec->ss, reason);
+	fail_all(rec, reason);
+	rec_end(rec, reason);
+}
+
+/* ---- the recorder's answer, the media server's answer ---- */
+
+static bool stream_accepted(const struct ngsub_result *r, unsigned label)
+{
+	size_t i;
+
+	for (i = 0; i < r->naccepted; i++)
+		if (r->accepted[i] == label)
+			return true;
+	return false;
+}
+
+static void ans_resp(int err, const struct benc_node *reply, void *arg)
+{
+	struct recording *rec = arg;
+	struct ngsub_result r;
+	char why[REC_REASON_MAX];
+	bool any[REC_NMEDIA] = {false, false};
+	size_t i;
+	int m;
+
+	rec->ng = mem_deref(rec->ng);
+	err = ngsub_answer_reply(err, reply, &r, why, sizeof(why));
+	if (err) {
+		fail(rec, why);
+		return;
+	}
+	for (i = 0; i < rec->nstreams; i++) {
+		struct rec_stream *s = &rec->streams[i];
+
+		s->st = stream_accepted(&r, s->label) ? RS_ACCEPTED :
+			RS_REJECTED;
+		if (s->st == RS_ACCEPTED)
+			any[strcmp(s->type, "video") ? REC_AUDIO : REC_VIDEO] =
+				true;
+	}
+	rec->state = REC_ACTIVE;
+	for (m = 0; m < REC_NMEDIA; m++) {
+		if (rec->mst[m] != RM_OFFERED)
+			continue;
+		if (any[m]) {
+			mset(rec, m, RM_STARTED, NULL);
+		}
+		else {
+			char reason[REC_REASON_MAX];
+			str_ncpy(reason, rec->mreason[m], sizeof(reason));
+			mset(rec, m, RM_REJECTED, reason[0] ? reason :
+			     "the recorder answered port 0");
+		}
+	}
+	if (rec->mst[REC_AUDIO] != RM_STARTED &&
+	    rec->mst[REC_VIDEO] != RM_STARTED) {
+		srcsess_bye(rec->ss, "nothing to record");
+		rec_end(rec, "the recorder refused every stream");
+		return;
+	}
+	++rec->recs->n_started;
+}
+
+/* Why the recorder refused the port-0 m= lines of medium M: the line's
+ * i= (media title) if it has one, else MSG's Reason or Warning text. */
+static void reject_reasons(struct recording *rec, const struct pl *sdp,
+			   const struct sip_msg *msg)
+{
+	const struct sip_hdr *h;
+	struct msdp *d = NULL;
+	const char *why;
+	char hdrtext[REC_REASON_MAX] = "";
+	size_t i, j;
+
+	h = sip_msg_xhdr(msg, "Reason");
+	if (!h)
+		h = sip_msg_hdr(msg, SIP_HDR_WARNING);
+	if (h)
+		re_snprintf(hdrtext, sizeof(hdrtext), "recorder: %r", &h->val);
+	for (i = 0; i < REC_NMEDIA; i++)
+		str_ncpy(rec->mreason[i], hdrtext, sizeof(rec->mreason[i]));
+	if (msdp_parse(&d, sdp, &why))
+		return;
+	for (i = 0; i < d->nmedia; i++) {
+		const struct msdp_media *mm = &d->media[i];
+		int m = mm->kind == MSDP_VIDEO ? REC_VIDEO : REC_AUDIO;
+
+		if (mm->port)
+			continue;
+		for (j = mm->line_first + 1;
+		     j < mm->line_first + mm->line_count; j++) {
+			const struct pl *l = &d->lines[j];
+			if (l->l > 2 && !memcmp(l->p, "i=", 2)) {
+				re_snprintf(rec->mreason[m],
+					    sizeof(rec->mreason[m]),
+					    "recorder: %b", l->p + 2,
+					    l->l - 2);
+				break;
+			}
+		}
+	}
+	mem_deref(d);
+}
+
+static int try_recorder(struct recording *rec);
+
+static void answer_h(int err, const struct sip_msg *msg, const struct pl *sdp,
+		     void *arg)
+{
+	struct recording *rec = arg;
+	const char *uri = rec->recorders[rec->cur];
+	char why[REC_REASON_MAX];
+	bool next = false;
+
+	if (err || !msg || msg->scode >= 300) {
+		if (err == ETIMEDOUT)
+			re_snprintf(why, sizeof(why), "recorder %s did not "
+				    "answer", uri);
+		else if (err)
+			re_snprintf(why, sizeof(why), "recorder %s "
+				    "unreachable: %s", uri, strerror(err));
+		else
+			re_snprintf(why, sizeof(why), "recorder %s answered "
+				    "%u %r", uri, msg->scode, &msg->reason);
+		next = err || msg->scode == 408 || msg->scode >= 500;
+		rec->ss = mem_deref(rec->ss);
+		if (next && rec->cur + 1 < rec->nrecorders) {
+			log_info("rec: [%s] %s: trying the next recorder",
+				 rec->id, why);
+			++rec->recs->n_failover;
+			++rec->cur;
+			if (!try_recorder(rec))
+				return;
+		}
+		fail(rec, why);
+		return;
+	}
+	rec->answered = sipd_now_ms();
+	if (!sdp) {
+		fail(rec, "the recorder answered without SDP");
+		return;
+	}
+	reject_reasons(rec, sdp, msg);
+	rec->state = REC_ANSWERING;
+	err = ngsub_answer(rec->ms, &rec->ng, rec->callid, rec->to_tag, sdp,
+			   ans_resp, rec);
+	if (err)
+		fail(rec, "cannot send subscribe answer to the media server");
+}
+
+static void close_h(const char *reason, void *arg)
+{
+	struct recording *rec = arg;
+
+	++rec->recs->n_failed;
+	fail_all(rec, reason);
+	rec_end(rec, reason);
+}
+
+/* INVITE the recorder rec->cur, or the ones after it if it cannot even
+ * be tried. 0, or an errno once none is left (the caller fails REC). */
+static int try_recorder(struct recording *rec)
+{
+	struct srcsess_params p = {rec->recs->sip, NULL, rec->boundary,
+				   rec->body, rec->recs->timeout_ms, rec->id};
+	int err = ENOENT;
+
+	for (; rec->cur < rec->nrecorders; rec->cur++) {
+		p.uri = rec->recorders[rec->cur];
+		err = srcsess_connect(&rec->ss, &p, answer_h, close_h, rec);
+		if (!err) {
+			rec->state = REC_INVITING;
+			str_ncpy(rec->siprec_callid, srcsess_callid(rec->ss),
+				 sizeof(rec->siprec_callid));
+			return 0;
+		}
+		log_warn("rec: [%s] cannot INVITE %s: %s", rec->id, p.uri,
+			 strerror(err));
+	}
+	rec->cur = rec->nrecorders ? rec->nrecorders - 1 : 0;
+	return err;
+}
+
+/* ---- the SIPREC body ---- */
+
+static int body_build(struct recording *rec, const struct pl *sdp)
+{
+	const struct bcall *bc = rec->bc;
+	struct rsmw_doc *doc;
+	struct mbuf *meta = NULL;
+	struct pl metapl;
+	struct mpart_out parts[2];
+	size_t i;
+	int err;
+
+	doc = mem_zalloc(sizeof(*doc), NULL);
+	meta = mbuf_alloc(2048);
+	rec->body = mbuf_alloc(sdp->l + 4096);
+	if (!doc || !meta || !rec->body) {
+		err = ENOMEM;
+		goto out;
+	}
+	rsmw_newid(doc->group_id);
+	rsmw_newid(doc->session_id);
+	str_ncpy(doc->callid, rec->callid, sizeof(doc->callid));
+	doc->start = rec->created / 1000;
+	doc->nparts = 2;
+	for (i = 0; i < 2; i++) {
+		const struct bparty *bp = i ? &bc->callee : &bc->caller;
+		struct rsmw_party *rp = &doc->parts[i];
+
+		rsmw_newid(rp->id);
+		str_ncpy(rp->aor, bp->uri[0] ? bp->uri : "sip:unknown@invalid",
+			 sizeof(rp->aor));
+		str_ncpy(rp->name, bp->name, sizeof(rp->name));
+		str_ncpy(rp->dn, bp->user, sizeof(rp->dn));
+		rp->assoc = doc->start;
+	}
+	for (i = 0; i < rec->nstreams && i < RSMW_MAX_STREAMS; i++) {
+		struct rsmw_party *snd = &doc->parts[rec->streams[i].caller ?
+						     0 : 1];
+		struct rsmw_party *rcv = &doc->parts[rec->streams[i].caller ?
+						     1 : 0];
+
+		rsmw_newid(doc->streams[i].id);
+		re_snprintf(doc->streams[i].label,
+			    sizeof(doc->streams[i].label), "%u",
+			    rec->streams[i].label);
+		snd->send[snd->nsend++] = (uint8_t)i;
+		rcv->recv[rcv->nrecv++] = (uint8_t)i;
+		++doc->nstreams;
+	}
+	err = rsmw_write(meta, doc);
+	if (err)
+		goto out;
+	metapl.p = (const char *)meta->buf;
+	metapl.l = meta->end;
+	parts[0].ctype = "application/sdp";
+	parts[0].disp = NULL;
+	parts[0].body = sdp;
+	parts[1].ctype = "application/rs-metadata+xml";
+	parts[1].disp = "recording-session";
+	parts[1].body = &metapl;
+	multipart_boundary(rec->boundary, sizeof(rec->boundary));
+	err = multipart_write(rec->body, rec->boundary, parts, 2);
+ out:
+	mem_deref(doc);
+	mem_deref(meta);
+	return err;
+}
+
+/* ---- the media server's offer ---- */
+
+static void sub_resp(int err, const struct benc_node *reply, void *arg)
+{
+	struct recording *rec = arg;
+	struct ngsub_offer o;
+	char why[REC_REASON_MAX];
+	unsigned n[REC_NMEDIA] = {0, 0};
+	size_t i;
+	int m;
+
+	rec->ng = mem_deref(rec->ng);
+	err = ngsub_request_reply(err, reply, &o, why, sizeof(why));
+	if (err) {
+		fail(rec, why);
+		return;
+	}
+	/* from here on the subscription exists: rec_end unsubscribes */
+	(void)pl_strcpy(&o.to_tag, rec->to_tag, sizeof(rec->to_tag));
+	if (!rec->bc) {
+		fail(rec, "the call ended");
+		return;
+	}
+	for (i = 0; i < o.nstreams; i++) {
+		struct rec_stream *s = &o.streams[i];
+
+		s->caller = !strcmp(s->from_tag, rec->bc->caller.tag);
+		if (!s->caller && strcmp(s->from_tag, rec->bc->callee.tag)) {
+			fail(rec, "media server: a stream of an unknown party");
+			return;
+		}
+		++n[strcmp(s->type, "video") ? REC_AUDIO : REC_VIDEO];
+	}
+	memcpy(rec->streams, o.streams, sizeof(rec->streams));
+	rec->nstreams = o.nstreams;
+	for (m = 0; m < REC_NMEDIA; m++) {
+		if (rec->mst[m] != RM_REQUESTED)
+			continue;
+		if (n[m])
+			rec->mst[m] = RM_OFFERED;
+		else
+			mset(rec, m, RM_FAILED, m == REC_VIDEO ?
+			     "the call has no video" : "the call has no audio");
+	}
+	err = body_build(rec, &o.sdp);
+	if (err) {
+		fail(rec, "cannot write the SIPREC body");
+		return;
+	}
+	if (try_recorder(rec)) {
+		char w[REC_REASON_MAX];
+		re_snprintf(w, sizeof(w), "cannot send the INVITE to %s",
+			    rec->recorders[rec->cur]);
+		fail(rec, w);
+	}
+}
+
+/* ---- the API side ---- */
+
+int rec_start(struct recs *rs, struct bcall *call, bool video,
+	      const char *recorder, struct recording **recp)
+{
+	const char *tags[2];
+	struct ngsub_req_params p;
+	struct recording *rec;
+	unsigned i;
+	int err;
+
+	if (!rs || !call || !recp)
+		return EINVAL;
+	if ((rec = recs_find_call(rs, call->id))) {
+		*recp = rec;
+		return EEXIST;
+	}
+	if (recorder && !rec_uri_valid(recorder))
+		return EINVAL;
+	if (!recorder && !rs->nrecorders)
+		return ENOENT;
+	if (call->state != BCALL_ANSWERED || !bcall_mediasrv(call))
+		return EAGAIN;
+
+	rec = mem_zalloc(sizeof(*rec), rec_destructor);
+	if (!rec)
+		return ENOMEM;
+	rec->recs = rs;
+	rec->bc = call;
+	rec->ms = bcall_mediasrv(call);
+	rec->video = video;
+	rec->created = sipd_now_ms();
+	re_snprintf(rec->id, sizeof(rec->id), "r%llu-%llx",
+		    (unsigned long long)++rs->seq,
+		    (unsigned long long)(rand_u64() & 0xffffff));
+	str_ncpy(rec->call, call->id, sizeof(rec->call));
+	str_ncpy(rec->callid, call->callid, sizeof(rec->callid));
+	rec->mst[REC_AUDIO] = RM_REQUESTED;
+	rec->mst[REC_VIDEO] = video ? RM_REQUESTED : RM_NONE;
+	if (recorder) {
+		str_ncpy(rec->recorders[0], recorder, REC_URI_MAX);
+		rec->nrecorders = 1;
+	}
+	else {
+		for (i = 0; i < rs->nrecorders; i++)
+			str_ncpy(rec->recorders[i], rs->recorders[i],
+				 REC_URI_MAX);
+		rec->nrecorders = rs->nrecorders;
+	}
+
+	tags[0] = call->caller.tag;
+	tags[1] = call->callee.tag;
+	p.from_tags = tags;
+	p.ntags = 2;
+	p.callid = call->callid;
+	p.media = video ? "audio+video" : "audio";
+	err = ngsub_request(rec->ms, &rec->ng, &p, sub_resp, rec);
+	if (err) {
+		mem_deref(rec);
+		return err;
+	}
+	list_append(&rs->active, &rec->le, rec);
+	log_info("rec: [%s] recording call %s (%s) to %s%s", rec->id,
+		 rec->call, p.media, rec->recorders[0],
+		 rec->nrecorders > 1 ? " (and failover)" : "");
+	*recp = rec;
+	return 0;
+}
+
+/*
+ * Stop REC: BYE to the recorder (an unanswered INVITE is CANCELled), ng
+ * unsubscribe, .stopped for every medium still live (REASON with those
+ * not started yet). REC stays findable among the ended ones.
+ */
+void rec_stop(struct recording *rec, const char *reason)
+{
+	char why[REC_REASON_MAX];
+	int m;
+
+	if (!rec || rec->state == REC_ENDED)
+		return;
+	srcsess_bye(rec->ss, reason);
+	for (m = 0; m < REC_NMEDIA; m++) {
+		if (rec->mst[m] == RM_STARTED) {
+			mset(rec, m, RM_STOPPED, reason);
+		}
+		else if (mlive(rec->mst[m])) {
+			re_snprintf(why, sizeof(why), "%s before the recorder "
+				    "answered", reason);
+			mset(rec, m, RM_STOPPED, why);
+		}
+	}
+	rec_end(rec, reason);
+}
+
+struct recording *recs_find(const struct recs *rs, const char *id)
+{
+	const struct list *lists[2];
+	struct le *le;
+	int i;
+
+	if (!rs || !id)
+		return NULL;
+	lists[0] = &rs->active;
+	lists[1] = &rs->ended;
+	for (i = 0; i < 2; i++)
+		LIST_FOREACH(lists[i], le) {
+			struct recording *rec = le->data;
+			if (!strcmp(rec->id, id))
+				return rec;
+		}
+	return NULL;
+}
+
+/* The active recording of tally call CALL, or NULL. */
+struct recording *recs_find_call(const struct recs *rs, const char *call)
+{
+	struct le *le;
+
+	if (!rs || !call)
+		return NULL;
+	LIST_FOREACH(&rs->active, le) {
+		struct recording *rec = le->data;
+		if (!strcmp(rec->call, call))
+			return rec;
+	}
+	return NULL;
+}
+
+const struct list *recs_active(const struct recs *rs)
+{
+	return rs ? &rs->active : NULL;
+}
+
+void recs_call_end(struct bcall *call, void *arg)
+{
+	struct recs *rs = arg;
+	struct le *le;
+
+	if (!rs || !call)
+		return;
+	for (le = list_head(&rs->active); le;) {
+		struct recording *rec = le->data;
+
+		le = le->next;
+		if (rec->bc == call)
+			rec_stop(rec, "call ended");
+	}
+}
+
+bool recs_request(struct recs *rs, const struct sip_msg *msg)
+{
+	struct le *le;
+
+	if (!rs || !pl_isset(&msg->to.tag))
+		return false;
+	LIST_FOREACH(&rs->active, le) {
+		struct recording *rec = le->data;
+
+		if (rec->ss && srcsess_match(rec->ss, msg)) {
+			srcsess_request(rec->ss, msg);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool recs_response(struct recs *rs, const struct sip_msg *msg)
+{
+	struct le *le;
+
+	if (!rs)
+		return false;
+	LIST_FOREACH(&rs->active, le) {
+		struct recording *rec = le->data;
+
+		if (rec->ss && !pl_strcmp(&msg->callid,
+					   srcsess_callid(rec->ss))) {
+			srcsess_response(rec->ss, msg);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- JSON ---- */
+
+static int medium_json(struct re_printf *pf, const struct recording *rec,
+		       enum rec_medium m)
+{
+	size_t i;
+	int err;
+	bool first = true;
+
+	if (rec->mst[m] == RM_NONE)
+		return re_hprintf(pf, "null");
+	err = re_hprintf(pf, "{\"state\":\"%s\",\"reason\":%H,\"labels\":[",
+			 rec_mstate_name(rec->mst[m]), api_jstr,
+			 rec->mreason[m][0] ? rec->mreason[m] : NULL);
+	for (i = 0; i < rec->nstreams; i++) {
+		bool v = !strcmp(rec->streams[i].type, "video");
+		if (v != (m == REC_VIDEO))
+			continue;
+		err |= re_hprintf(pf, "%s%u", first ? "" : ",",
+				  rec->streams[i].label);
+		first = false;
+	}
+	return err | re_hprintf(pf, "]}");
+}
+
+static int streams_json(struct re_printf *pf, const struct recording *rec)
+{
+	static const char *const sts[] = {"offered", "accepted", "rejected"};
+	size_t i;
+	int err = re_hprintf(pf, "[");
+
+	for (i = 0; i < rec->nstreams; i++) {
+		const struct rec_stream *s = &rec->streams[i];
+		err |= re_hprintf(pf, "%s{\"label\":%u,\"party\":\"%s\","
+				  "\"from_tag\":%H,\"type\":%H,\"index\":%u,"
+				  "\"state\":\"%s\"}", i ? "," : "", s->label,
+				  s->caller ? "caller" : "callee", api_jstr,
+				  s->from_tag, api_jstr, s->type, s->index,
+				  sts[s->st]);
+	}
+	return err | re_hprintf(pf, "]");
+}
+
+/*
+ * The JSON of REC, e.g.
+ *   {"id":"r1-9f3a2c","call":"c1-3f2a1b","call_id":"...","state":"active",
+ *    "media":"audio+video","recorder":"sip:srs@127.0.0.1:5090",
+ *    "siprec_call_id":"...","media_server":"127.0.0.1:2223",
+ *    "to_tag":"tally-sub-...","audio":{"state":"started","reason":null,
+ *    "labels":[1,3]},"video":{"state":"rejected","reason":"...",
+ *    "labels":[2,4]},"streams":[...],"created":"...","answered":"...",
+ *    "ended":null,"reason":null}
+ */
+int rec_json(struct re_printf *pf, const struct recording *rec)
+{
+	int err;
+
+	err = re_hprintf(pf, "{\"id\":%H,\"call\":%H,\"call_id\":%H,"
+			 "\"state\":\"%s\",\"media\":\"%s\",\"recorder\":%H,"
+			 "\"siprec_call_id\":%H,\"media_server\":%H,"
+			 "\"to_tag\":%H,",
+			 api_jstr, rec->id, api_jstr, rec->call, api_jstr,
+			 rec->callid, rec_state_name(rec->state),
+			 rec->video ? "audio+video" : "audio",
+			 api_jstr, rec->recorders[rec->cur],
+			 api_jstr, rec->siprec_callid[0] ?
+			 rec->siprec_callid : NULL,
+			 api_jstr, mediasrv_name(rec->ms),
+			 api_jstr, rec->to_tag[0] ? rec->to_tag : NULL);
+	err |= re_hprintf(pf, "\"audio\":");
+	err |= medium_json(pf, rec, REC_AUDIO);
+	err |= re_hprintf(pf, ",\"video\":");
+	err |= medium_json(pf, rec, REC_VIDEO);
+	err |= re_hprintf(pf, ",\"streams\":");
+	err |= streams_json(pf, rec);
+	err |= re_hprintf(pf, ",\"created\":%H,\"answered\":%H,\"ended\":%H,"
+			  "\"reason\":%H}", api_jtime, &rec->created,
+			  api_jtime, &rec->answered, api_jtime, &rec->ended,
+			  api_jstr, rec->reason[0] ? rec->reason : NULL);
+	return err;
+}
+
+/* ---- lifetime ---- */
+
+void recs_events(struct recs *rs, rec_event_h *eh, void *arg)
+{
+	if (!rs)
+		return;
+	rs->eh = eh;
+	rs->arg = arg;
+}
+
+/* End every active recording ("shutdown"), events included: call it while
+ * the SIP stack, the media pool and the event sink are still there. */
+void recs_shutdown(struct recs *rs)
+{
+	struct le *le;
+
+	if (!rs)
+		return;
+	while ((le = list_head(&rs->active)))
+		rec_stop(le->data, "shutdown");
+}
+
+static void recs_destructor(void *arg)
+{
+	struct recs *rs = arg;
+
+	/* a destructor reports nothing (its event sink may be gone) */
+	rs->eh = NULL;
+	recs_shutdown(rs);
+	list_flush(&rs->ended);
+}
+
+static int recorders_parse(struct recs *rs, const char *list)
+{
+	struct pl rest, item;
+
+	pl_set_str(&rest, list ? list : "");
+	while (rest.l) {
+		const char *comma = pl_strchr(&rest, ',');
+
+		item.p = rest.p;
+		item.l = comma ? (size_t)(comma - rest.p) : rest.l;
+		pl_advance(&rest, item.l + (comma ? 1 : 0));
+		while (item.l && (*item.p == ' ' || *item.p == '\t'))
+			pl_advance(&item, 1);
+		while (item.l && (item.p[item.l - 1] == ' ' ||
+				  item.p[item.l - 1] == '\t'))
+			--item.l;
+		if (!item.l)
+			continue;
+		if (rs->nrecorders >= REC_MAX_RECORDERS ||
+		    item.l >= REC_URI_MAX)
+			return E2BIG;
+		(void)pl_strcpy(&item, rs->recorders[rs->nrecorders],
+				REC_URI_MAX);
+		if (!rec_uri_valid(rs->recorders[rs->nrecorders])) {
+			log_err("rec: bad recorder URI '%s' (sip:user@host"
+				"[:port][;transport=udp|tcp])",
+				rs->recorders[rs->nrecorders]);
+			return EINVAL;
+		}
+		++rs->nrecorders;
+	}
+	return 0;
+}
+
+/*
+ * recs_alloc: the recordings of this process. P->sip and P->b2bua are
+ * borrowed and must outlive the recs (main.c frees recs first).
+ * Returns 0 and *RSP (the caller's), EINVAL (a bad recorder URI, logged),
+ * E2BIG (more than REC_MAX_RECORDERS), ENOMEM.
+ */
+int recs_alloc(struct recs **rsp, const struct recs_params *p)
+{
+	struct recs *rs;
+	int err;
+
+	if (!rsp || !p || !p->sip)
+		return EINVAL;
+	rs = mem_zalloc(sizeof(*rs), recs_destructor);
+	if (!rs)
+		return ENOMEM;
+	rs->sip = p->sip;
+	rs->b2bua = p->b2bua;
+	rs->timeout_ms = p->timeout_ms;
+	list_init(&rs->active);
+	list_init(&rs->ended);
+	err = recorders_parse(rs, p->recorders);
+	if (err) {
+		mem_deref(rs);
+		return err;
+	}
+	*rsp = rs;
+	return 0;
+}
