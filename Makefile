@@ -27,8 +27,10 @@ build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALLY_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# -j: unit and fuzz tests run side by side; integration and netfuzz tests
+# are RUN_SERIAL (daemons, loads, timing) and run alone
 test: build
-	cd $(BUILD) && ctest $(CTEST_ARGS)
+	cd $(BUILD) && ctest $(CTEST_ARGS) -j $(JOBS)
 
 asan: deps
 	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
@@ -36,7 +38,7 @@ asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest $(CTEST_ARGS) -L 'unit|fuzz|integration|netfuzz' -E 'interop'
+		ctest $(CTEST_ARGS) -j $(JOBS) -L 'unit|fuzz|integration|netfuzz' -E 'interop'
 
 # NETFUZZ_SECS per daemon; NETFUZZ_OUT keeps records and reports of findings
 NETFUZZ_SECS ?= 600
