@@ -21,6 +21,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -177,6 +178,58 @@ def stack_top(text, n=6):
 
 
 # ---------------------------------------------------------------- counting
+
+class Flood(threading.Thread):
+    """Datagrams to the daemon ports known so far (target.dests, read anew
+    every 10 ms), PPS per second in 10 ms batches, until halt is set or
+    MAXSECS pass. A target's flood says what one datagram is and where it
+    leaves from: send_one(r, seq, dest); idle() runs after each batch."""
+
+    def __init__(self, target, pps, maxsecs=20.0):
+        super().__init__(daemon=True)
+        self.t = target
+        self.pps = pps
+        self.maxsecs = maxsecs
+        self.halt = threading.Event()
+        self.sent = 0
+        self.r = random.Random(pps)
+
+    def send_one(self, r, seq, dest):
+        raise NotImplementedError
+
+    def idle(self):
+        pass
+
+    def run(self):
+        r = self.r
+        end = time.monotonic() + self.maxsecs
+        seq = {}
+        batch = max(1, self.pps // 100)
+        while not self.halt.is_set() and time.monotonic() < end:
+            dests = self.t.dests
+            if dests:
+                for _ in range(batch):
+                    try:
+                        self.send_one(r, seq, dests[r.randrange(len(dests))])
+                        self.sent += 1
+                    except OSError:
+                        pass
+            self.idle()
+            self.halt.wait(0.01)
+
+
+def flood_switch(target, cls, on, pps):
+    """Stop TARGET's flood (target.flood), counting what it sent, and start
+    a new CLS flood of PPS when ON."""
+    if target.flood:
+        target.flood.halt.set()
+        target.flood.join(2)
+        target.stats.count("rtp/rtcp/junk", target.flood.sent)
+        target.flood = None
+    if on:
+        target.flood = cls(target, pps)
+        target.flood.start()
+
 
 class Stats:
     def __init__(self):

@@ -30,9 +30,9 @@ import re
 import select
 import socket
 import struct
-import threading
 import time
 
+import nfcommon  # noqa: E402
 from nfcommon import LOCAL, Mutator, Victim, binary, mutate_steps
 from tallytest import bencode, bdecode, free_port, free_port_block, rtp_packet, rtcp_sr, \
     rtcp_rr, rtcp_pli, rtcp_fir
@@ -68,37 +68,15 @@ def sdp_text(r, sinks, kinds=None, direction=None):
     return "\r\n".join(lines) + "\r\n"
 
 
-class Flood(threading.Thread):
-    """Sends packets to the daemon ports known so far, from the sinks, at
-    PPS packets per second, until stopped (or MAXSECS)."""
+class Flood(nfcommon.Flood):
+    """RTP, RTCP and junk to the daemon ports known so far, from the sinks
+    (which are drained after each batch)."""
 
-    def __init__(self, target, pps, maxsecs=20.0):
-        super().__init__(daemon=True)
-        self.t = target
-        self.pps = pps
-        self.maxsecs = maxsecs
-        self.halt = threading.Event()
-        self.sent = 0
-        self.r = random.Random(pps)
+    def send_one(self, r, seq, dest):
+        self.t.sinks[r.randrange(NSINK)].sendto(self.packet(r, seq), dest)
 
-    def run(self):
-        r = self.r
-        end = time.monotonic() + self.maxsecs
-        seq = {}
-        batch = max(1, self.pps // 100)
-        while not self.halt.is_set() and time.monotonic() < end:
-            dests = self.t.dests
-            if dests:
-                for _ in range(batch):
-                    d = dests[r.randrange(len(dests))]
-                    src = self.t.sinks[r.randrange(NSINK)]
-                    try:
-                        src.sendto(self.packet(r, seq), d)
-                        self.sent += 1
-                    except OSError:
-                        pass
-            self.t.drain_sinks()
-            self.halt.wait(0.01)
+    def idle(self):
+        self.t.drain_sinks()
 
     @staticmethod
     def packet(r, seq):
@@ -267,14 +245,7 @@ class MediaTarget:
         del self.dests[:-64]
 
     def flow(self, on, pps=500):
-        if self.flood:
-            self.flood.halt.set()
-            self.flood.join(2)
-            self.stats.count("rtp/rtcp/junk", self.flood.sent)
-            self.flood = None
-        if on:
-            self.flood = Flood(self, pps)
-            self.flood.start()
+        nfcommon.flood_switch(self, Flood, on, pps)
 
     def run_step(self, st):
         op = st["op"]

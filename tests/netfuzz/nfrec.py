@@ -31,10 +31,10 @@ import re
 import select
 import socket
 import struct
-import threading
 import time
 import zlib
 
+import nfcommon  # noqa: E402
 from nfcommon import LOCAL, SRC, Mutator, Victim, binary, mutate_steps
 from rectest import siprec_sdp, siprec_metadata, multipart, PART_A, PART_B, AV4
 from siptest import sip_parse
@@ -55,30 +55,13 @@ def data_metadata():
     return out
 
 
-class Flood(threading.Thread):
-    def __init__(self, t, pps, maxsecs=20.0):
-        super().__init__(daemon=True)
-        self.t, self.pps, self.maxsecs = t, pps, maxsecs
-        self.halt = threading.Event()
-        self.sent = 0
-        self.r = random.Random(pps)
+class Flood(nfcommon.Flood):
+    """Media of the answered streams (audio, H.264, VP8, RTCP, broken RTP)
+    to the recorder's ports; dests are (address, kind)."""
 
-    def run(self):
-        r = self.r
-        end = time.monotonic() + self.maxsecs
-        seq = {}
-        batch = max(1, self.pps // 100)
-        while not self.halt.is_set() and time.monotonic() < end:
-            dests = self.t.dests
-            if dests:
-                for _ in range(batch):
-                    d, kind = dests[r.randrange(len(dests))]
-                    try:
-                        self.t.media.sendto(self.packet(r, seq, d, kind), d)
-                        self.sent += 1
-                    except OSError:
-                        pass
-            self.halt.wait(0.01)
+    def send_one(self, r, seq, dest):
+        d, kind = dest
+        self.t.media.sendto(self.packet(r, seq, d, kind), d)
 
     @staticmethod
     def packet(r, seq, d, kind):
@@ -391,14 +374,7 @@ class RecorderTarget:
         self.dests = [d for d in self.dests if d[0] not in gone]
 
     def flow(self, on, pps=1000):
-        if self.flood:
-            self.flood.halt.set()
-            self.flood.join(2)
-            self.stats.count("rtp/rtcp/junk", self.flood.sent)
-            self.flood = None
-        if on:
-            self.flood = Flood(self, pps)
-            self.flood.start()
+        nfcommon.flood_switch(self, Flood, on, pps)
 
     # ---------------------------------------------------------- steps
 
