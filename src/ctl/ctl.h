@@ -1,7 +1,8 @@
 /*
  * ctl.h: tallyctl's parts: a small blocking HTTP/1.1 client (httpc.c), a
  * WebSocket reader on top of it (wsc.c), JSON output (jsonout.c), the
- * commands (tallyctl.c; the recorder's in recordings.c) and SHA-256 for
+ * commands (tallyctl.c; the event stream in events.c, tally-sip's
+ * recordings in record.c, the recorder's in recordings.c) and SHA-256 for
  * checking downloads (sha256.c).
  *
  * tallyctl is a one-shot command-line program, so plain blocking sockets
@@ -81,11 +82,18 @@ struct ctl_req {
 	bool body;
 	int timeout_ms;
 	const char *method;
+	const char *content;          /* JSON request body, or NULL */
 };
 int  ctl_http(struct ctl_conn *c, const struct ctl_req *rq,
 	      struct ctl_resp *r);
 void ctl_resp_reset(struct ctl_resp *r);
 
+/* METHOD PATH with the JSON body JSON (NULL: none; a POST then says
+ * "Content-Length: 0") on a fresh connection; the reply's body is read.
+ * 0 or errno. Free R with ctl_resp_reset(). */
+int  ctl_send_json(const struct ctl_url *u, const char *token,
+		   const char *method, const char *path, const char *json,
+		   struct ctl_resp *r);
 /* One GET on a fresh connection, body read, connection closed. */
 int  ctl_get(const struct ctl_url *u, const char *token, const char *path,
 	     struct ctl_resp *r);
@@ -114,12 +122,16 @@ int  ctl_get_file(const struct ctl_url *u, const char *token,
 		  const char *path, int fd, struct ctl_sha256 *sha,
 		  uint64_t *np, struct ctl_resp *r);
 
-/* Follow the WebSocket at PATH: every text message is written to OUT as one
- * line and flushed. Returns 0 when the server closes the stream, or errno:
- * EACCES when the upgrade was refused, with R holding that response (its
- * status and JSON error body); R is reset by the caller. */
+/* One text message of a WebSocket: P (N bytes, not NUL-terminated). */
+typedef void (ctl_ws_msg_h)(const char *p, size_t n, void *arg);
+
+/* Follow the WebSocket at PATH: every text message (reassembled) goes to
+ * MH(ARG) as it arrives. Returns 0 when the server closes the stream, or
+ * errno: EACCES when the upgrade was refused, with R holding that response
+ * (its status and JSON error body); R is reset by the caller. */
 int  ctl_ws_follow(const struct ctl_url *u, const char *token,
-		   const char *path, FILE *out, struct ctl_resp *r);
+		   const char *path, ctl_ws_msg_h *mh, void *arg,
+		   struct ctl_resp *r);
 
 /* tallyctl's exit statuses: 0 success. */
 enum {
@@ -157,15 +169,53 @@ int  ctl_cmd_recordings(const struct ctl_target *t,
 /* tallyctl recording ID [--download DIR | --delete]. */
 int  ctl_cmd_recording(const struct ctl_target *t, const char *id,
 		       const char *download, bool del);
+/* Is ID one plain id ([A-Za-z0-9._-], no "..", < 64 bytes), safe in a
+ * path? */
+bool ctl_id_ok(const char *id);
 /* "2026-11-25T22:30:00Z", "2026-11-25 22:30", "2026-11-25" (UTC) or unix
  * seconds into *T; a date alone is the start of the day, or its last
  * moment with END. 0 or EINVAL. */
 int  ctl_parse_time(const char *s, bool end, double *t);
 
+/* tally-sip's event stream (events.c): tallyctl events [--json]. Readable
+ * one-line events, or each event's JSON on one line. */
+int  ctl_cmd_events(const struct ctl_target *t, bool json);
+/* One event (JSON text P, N bytes) as one readable line on OUT, e.g.
+ *   2026-12-10T10:00:01.234Z recording.video.rejected call=c1-ab
+ *   recording=r1-9f medium=video reason="policy: audio only"
+ * Text that is not a JSON event is printed as it came. */
+void ctl_event_line(FILE *out, const char *p, size_t n);
+
+/* tally-sip's recordings (record.c). */
+struct ctl_rstart {
+	const char *call;             /* tally's call id, or NULL */
+	const char *dn;               /* a party's user, or NULL */
+	const char *media;            /* "audio", "audio+video" */
+	const char *recorder;         /* SIP URI, or NULL: configured ones */
+	bool per_party;               /* one SIPREC session per party */
+};
+/* tallyctl record start CALL|--dn DN --media M [--per-party]
+ * [--recorder URI] [--json]. */
+int  ctl_cmd_record_start(const struct ctl_target *t,
+			  const struct ctl_rstart *p, bool json);
+/* tallyctl record pause|resume|stop RID, record media RID MEDIA [--json]:
+ * VERB "pause", "resume", "stop" or "media" (then MEDIA). */
+int  ctl_cmd_record(const struct ctl_target *t, const char *verb,
+		    const char *rid, const char *media, bool json);
+/* tallyctl recordings --active [--json]: tally-sip's active recordings. */
+int  ctl_cmd_recordings_active(const struct ctl_target *t, bool json);
+/* The table of REPLY, {"recordings":[<tally-sip recording>...]}. 0 or
+ * EPROTO. */
+int  ctl_active_table(FILE *out, const struct odict *reply);
+/* One line for a tally-sip recording object R (record commands). */
+void ctl_active_line(FILE *out, const struct odict *r);
+
 /* JSON output. */
 int  ctl_json_pretty(FILE *out, const struct odict *o, bool array);
 /* The calls table of REPLY, {"calls":[...]}. 0 or EPROTO (no array). */
 int  ctl_calls_table(FILE *out, const struct odict *reply);
+/* "audio+video": the active media of a call's party object ("-": none). */
+void ctl_media_of(const struct odict *party, char *buf, size_t size);
 /* The recordings table of REPLY, {"recordings":[...]}. 0 or EPROTO. */
 int  ctl_recordings_table(FILE *out, const struct odict *reply);
 

@@ -8,6 +8,11 @@
  *     read the head (status line, Content-Length, Upgrade), then the body:
  *     Content-Length bytes, or everything until the server closes.
  *
+ *   ctl_send_json(url, token, "POST", "/api/v1/recordings",
+ *                 "{\"call\":\"c1-ab\",\"media\":\"audio\"}", &resp)
+ *     the same with "Content-Type: application/json" and Content-Length
+ *     (a POST without a body says "Content-Length: 0").
+ *
  * Chunked bodies are not needed (tally's servers never send them) and are
  * refused with EPROTO rather than misread. Downloads (ctl_get_file) go
  * straight from the socket to a file descriptor, so a recording of any
@@ -347,21 +352,29 @@ int ctl_http(struct ctl_conn *c, const struct ctl_req *rq, struct ctl_resp *r)
 {
 	char *req = NULL;
 	int n, err;
+	char clen[80] = "";
 
 	memset(r, 0, sizeof(*r));
 	r->clen = -1;
+	/* a POST without content still says so: some servers want a length */
+	if (rq->content || (rq->method && !strcmp(rq->method, "POST")))
+		snprintf(clen, sizeof(clen), "%sContent-Length: %zu\r\n",
+			 rq->content ? "Content-Type: application/json\r\n" :
+			 "", rq->content ? strlen(rq->content) : 0);
 	n = asprintf(&req, "%s %s%s HTTP/1.1\r\n"
 		     "Host: %s:%s\r\n"
 		     "User-Agent: tallyctl/" TALLY_VERSION "\r\n"
 		     "Accept: application/json\r\n"
 		     "%s%s%s"
-		     "%s"
-		     "\r\n",
+		     "%s%s"
+		     "\r\n"
+		     "%s",
 		     rq->method ? rq->method : "GET",
 		     rq->url->base, rq->path, rq->url->host, rq->url->port,
 		     rq->token[0] ? "Authorization: Bearer " : "",
 		     rq->token, rq->token[0] ? "\r\n" : "",
-		     rq->extra ? rq->extra : "Connection: close\r\n");
+		     rq->extra ? rq->extra : "Connection: close\r\n", clen,
+		     rq->content ? rq->content : "");
 	if (n < 0)
 		return ENOMEM;
 	err = ctl_write(c, req, (size_t)n);
@@ -376,10 +389,12 @@ int ctl_http(struct ctl_conn *c, const struct ctl_req *rq, struct ctl_resp *r)
 	return err;
 }
 
-int ctl_request(const struct ctl_url *u, const char *token,
-		const char *method, const char *path, struct ctl_resp *r)
+int ctl_send_json(const struct ctl_url *u, const char *token,
+		  const char *method, const char *path, const char *json,
+		  struct ctl_resp *r)
 {
-	struct ctl_req rq = {u, token, path, NULL, true, CTL_READ_MS, method};
+	struct ctl_req rq = {u, token, path, NULL, true, CTL_READ_MS, method,
+			     json};
 	struct ctl_conn c;
 	int err;
 
@@ -390,6 +405,12 @@ int ctl_request(const struct ctl_url *u, const char *token,
 	err = ctl_http(&c, &rq, r);
 	ctl_close(&c);
 	return err;
+}
+
+int ctl_request(const struct ctl_url *u, const char *token,
+		const char *method, const char *path, struct ctl_resp *r)
+{
+	return ctl_send_json(u, token, method, path, NULL, r);
 }
 
 int ctl_get(const struct ctl_url *u, const char *token, const char *path,
@@ -418,7 +439,8 @@ int ctl_get_file(const struct ctl_url *u, const char *token,
 		 const char *path, int fd, struct ctl_sha256 *sha,
 		 uint64_t *np, struct ctl_resp *r)
 {
-	struct ctl_req rq = {u, token, path, NULL, false, CTL_READ_MS, "GET"};
+	struct ctl_req rq = {u, token, path, NULL, false, CTL_READ_MS, "GET",
+			     NULL};
 	struct ctl_conn c;
 	uint64_t have = 0, want;
 	int err;

@@ -124,8 +124,8 @@ static const char *str_or(const struct odict *o, const char *key,
 	return s && s[0] ? s : dflt;
 }
 
-/* "audio+video": the active m= lines of a party. */
-static void media_of(const struct odict *party, char *buf, size_t size)
+/* "audio+video": the active m= lines of a party (ctl.h). */
+void ctl_media_of(const struct odict *party, char *buf, size_t size)
 {
 	const struct odict *m = sub(party, ODICT_ARRAY, "media");
 	struct le *le;
@@ -180,7 +180,8 @@ int ctl_calls_table(FILE *out, const struct odict *reply)
 		c = e->u.odict;
 		party_of(sub(c, ODICT_OBJECT, "caller"), caller, sizeof(caller));
 		party_of(sub(c, ODICT_OBJECT, "callee"), callee, sizeof(callee));
-		media_of(sub(c, ODICT_OBJECT, "caller"), media, sizeof(media));
+		ctl_media_of(sub(c, ODICT_OBJECT, "caller"), media,
+			     sizeof(media));
 		fprintf(out, "%-18s %-9s %-24s %-20s %-20s %-12s %s\n",
 			str_or(c, "id", "-"), str_or(c, "state", "-"),
 			str_or(c, "created", "-"), caller, callee, media,

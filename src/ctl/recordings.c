@@ -177,7 +177,7 @@ int ctl_cmd_recordings(const struct ctl_target *t, const struct ctl_recq *rq,
 }
 
 /* A recording id as the recorder makes them. */
-static bool id_ok(const char *id)
+bool ctl_id_ok(const char *id)
 {
 	size_t i, n = strlen(id);
 
@@ -347,7 +347,7 @@ int ctl_cmd_recording(const struct ctl_target *t, const char *id,
 		fprintf(stderr, "tallyctl: recording needs an ID\n");
 		return CTL_EXIT_USAGE;
 	}
-	if (!id_ok(id)) {
+	if (!ctl_id_ok(id)) {
 		fprintf(stderr, "tallyctl: bad recording id '%s'\n", id);
 		return CTL_EXIT_USAGE;
 	}

@@ -4,8 +4,13 @@
  *
  *   tallyctl [--api URL] [--token T] calls [--json]   table of the calls
  *   tallyctl [--api URL] [--token T] call ID          one call, indented JSON
- *   tallyctl [--api URL] [--token T] events           follow the event stream
+ *   tallyctl [--api URL] [--token T] events [--json]  follow the event stream
  *   tallyctl [--api URL] [--token T] health           server status, JSON
+ *   tallyctl [--api URL] [--token T] record start CALL|--dn DN
+ *            --media audio|audio+video [--per-party] [--recorder URI]
+ *   tallyctl [--api URL] [--token T] record pause|resume|stop RID
+ *   tallyctl [--api URL] [--token T] record media RID audio|audio+video
+ *   tallyctl [--api URL] [--token T] recordings --active [--json]
  *   tallyctl [--recorder URL] [--token T] recordings [--participant X]
  *            [--call-id X] [--from T] [--to T] [--media audio|video]
  *            [--state S] [--limit N] [--offset N] [--json]
@@ -16,10 +21,14 @@
  * URL defaults to $TALLY_API, then http://127.0.0.1:8080; the recorder's
  * to $TALLY_RECORDER_URL, then http://127.0.0.1:8090. The token: --token,
  * else $TALLY_TOKEN; for the recorder's commands --token, else
- * $TALLY_RECORDER_TOKEN, else $TALLY_TOKEN. "events" prints one JSON object
- * per line and flushes each, so `tallyctl events | jq` or a test harness
- * sees every event as it happens; it ends with status 0 when the server
- * closes the stream. The recorder's commands are in recordings.c.
+ * $TALLY_RECORDER_TOKEN, else $TALLY_TOKEN. "events" prints one readable
+ * line per event (events.c), with --json one JSON object per line, and
+ * flushes each, so `tallyctl events --json | jq` or a test harness sees
+ * every event as it happens; it ends with status 0 when the server closes
+ * the stream. tally-sip's recording commands ("record", "recordings
+ * --active") are in record.c, the recorder's in recordings.c. After
+ * "record", --media and --recorder are the recording's (its media, the
+ * recorder's SIP URI), not the search filter and the recorder's API URL.
  *
  * Exit status: 0 success; 1 the server refused (401, 404, ...) or could not
  * be reached; 2 usage error. Messages go to stderr and say which: e.g.
@@ -48,6 +57,10 @@ struct opts {
 	bool json;
 	const char *cmd;
 	const char *arg;
+	const char *arg2, *arg3;      /* record VERB ARG [ARG] */
+	struct ctl_rstart rs;         /* record start */
+	bool rs_set;                  /* a record-only option was given */
+	bool active;                  /* recordings --active */
 	struct ctl_recq recq;         /* recordings filters */
 	bool recq_set;
 	const char *download;
@@ -62,9 +75,19 @@ static void usage(FILE *f)
 		"tally-sip commands:\n"
 		"  calls [--json]   list the calls (a table, or the JSON)\n"
 		"  call ID          show one call as JSON\n"
-		"  events           follow the event stream, one JSON object "
-		"per line\n"
+		"  events [--json]  follow the event stream, one line per "
+		"event (--json: its JSON)\n"
 		"  health           the server's status and counters\n"
+		"  record start CALL|--dn DN --media audio|audio+video "
+		"[--per-party] [--recorder URI]\n"
+		"                   record a call (by tally's call id, or a "
+		"party's user)\n"
+		"  record pause|resume|stop RID\n"
+		"  record media RID audio|audio+video\n"
+		"                   control a recording (RID: its id); --json "
+		"prints the reply\n"
+		"  recordings --active [--json]\n"
+		"                   the recordings tally-sip makes now\n"
 		"tally-recorder commands:\n"
 		"  recordings [--participant X] [--call-id X] [--from T] "
 		"[--to T]\n"
@@ -120,6 +143,28 @@ static const char *env_or(const char *name, const char *dflt)
 	return v && v[0] ? v : dflt;
 }
 
+/* The options of "record", given after it. */
+static bool record_value(int argc, char *argv[], int *i, struct opts *o,
+			 bool *bad)
+{
+	struct ctl_rstart *p = &o->rs;
+
+	if (!o->cmd || strcmp(o->cmd, "record"))
+		return false;
+	if (!strcmp(argv[*i], "--per-party")) {
+		p->per_party = true;
+		o->rs_set = true;
+		return true;
+	}
+	if (opt_value(argc, argv, i, "--dn", &p->dn, bad) ||
+	    opt_value(argc, argv, i, "--media", &p->media, bad) ||
+	    opt_value(argc, argv, i, "--recorder", &p->recorder, bad)) {
+		o->rs_set = true;
+		return true;
+	}
+	return false;
+}
+
 static bool recq_value(int argc, char *argv[], int *i, struct opts *o,
 		       bool *bad)
 {
@@ -143,8 +188,25 @@ static bool recq_value(int argc, char *argv[], int *i, struct opts *o,
 static int check_cmd_opts(const struct opts *o)
 {
 	bool rec = !strcmp(o->cmd, "recording");
+	bool record = !strcmp(o->cmd, "record");
 
-	if (o->arg && strcmp(o->cmd, "call") && !rec) {
+	if (!record && (o->rs_set || o->arg2)) {
+		fprintf(stderr, "tallyctl: unexpected argument%s\n",
+			o->rs_set ? " (--dn, --per-party are for 'record')" :
+			"");
+		return EINVAL;
+	}
+	if (o->active && strcmp(o->cmd, "recordings")) {
+		fprintf(stderr, "tallyctl: --active is for 'recordings'\n");
+		return EINVAL;
+	}
+	if (o->active && o->recq_set) {
+		fprintf(stderr, "tallyctl: --active lists tally-sip's "
+			"recordings: the search options are for the "
+			"recorder's\n");
+		return EINVAL;
+	}
+	if (o->arg && strcmp(o->cmd, "call") && !rec && !record) {
 		fprintf(stderr, "tallyctl: %s takes no argument ('%s')\n",
 			o->cmd, o->arg);
 		return EINVAL;
@@ -180,10 +242,11 @@ static int parse_args(struct opts *o, int argc, char *argv[])
 		const char *a = argv[i];
 
 		if (opt_value(argc, argv, &i, "--api", &o->api, &bad) ||
-		    opt_value(argc, argv, &i, "--recorder", &o->recorder,
-			      &bad) ||
 		    opt_value(argc, argv, &i, "--token", &token, &bad) ||
 		    opt_value(argc, argv, &i, "--download", &o->download,
+			      &bad) ||
+		    record_value(argc, argv, &i, o, &bad) ||
+		    opt_value(argc, argv, &i, "--recorder", &o->recorder,
 			      &bad) ||
 		    recq_value(argc, argv, &i, o, &bad))
 			continue;
@@ -192,6 +255,9 @@ static int parse_args(struct opts *o, int argc, char *argv[])
 		}
 		else if (!strcmp(a, "--delete")) {
 			o->del = true;
+		}
+		else if (!strcmp(a, "--active")) {
+			o->active = true;
 		}
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
@@ -210,6 +276,12 @@ static int parse_args(struct opts *o, int argc, char *argv[])
 		}
 		else if (!o->arg) {
 			o->arg = a;
+		}
+		else if (!o->arg2) {
+			o->arg2 = a;
+		}
+		else if (!o->arg3 && !strcmp(o->cmd, "record")) {
+			o->arg3 = a;
 		}
 		else {
 			fprintf(stderr, "tallyctl: unexpected argument %s\n",
@@ -356,22 +428,48 @@ static int cmd_show(const struct ctl_target *t, const char *path)
 	return rc;
 }
 
-static int cmd_events(const struct ctl_target *t)
+/* tallyctl record VERB ...: which verb, which arguments. */
+static int cmd_record(struct opts *o, const struct ctl_target *t)
 {
-	struct ctl_resp r;
-	int err, rc = 0;
+	static const char *const verbs[] = {"pause", "resume", "stop",
+					    "media"};
+	const char *verb = o->arg;
+	size_t i;
 
-	err = ctl_ws_follow(&t->url, t->token, "/api/v1/events", stdout, &r);
-	if (err)
-		rc = ctl_report(t, err, &r);
-	ctl_resp_reset(&r);
-	return rc;
+	if (!verb) {
+		fprintf(stderr, "tallyctl: record needs start, pause, resume, "
+			"stop or media\n");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(verb, "start")) {
+		if (o->arg3) {
+			fprintf(stderr, "tallyctl: unexpected argument %s\n",
+				o->arg3);
+			return EXIT_USAGE;
+		}
+		o->rs.call = o->arg2;
+		return ctl_cmd_record_start(t, &o->rs, o->json);
+	}
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(verb, verbs[i]))
+			continue;
+		if (o->rs_set) {
+			fprintf(stderr, "tallyctl: --dn, --media, --recorder "
+				"and --per-party are for 'record start'\n");
+			return EXIT_USAGE;
+		}
+		return ctl_cmd_record(t, verb, o->arg2, o->arg3, o->json);
+	}
+	fprintf(stderr, "tallyctl: unknown record command '%s' (start, "
+		"pause, resume, stop, media)\n", verb);
+	return EXIT_USAGE;
 }
 
-static bool recorder_cmd(const char *cmd)
+static bool recorder_cmd(const struct opts *o)
 {
-	return !strcmp(cmd, "recordings") || !strcmp(cmd, "recording") ||
-	       !strcmp(cmd, "recorder-status");
+	return (!strcmp(o->cmd, "recordings") && !o->active) ||
+	       !strcmp(o->cmd, "recording") ||
+	       !strcmp(o->cmd, "recorder-status");
 }
 
 int main(int argc, char *argv[])
@@ -385,7 +483,7 @@ int main(int argc, char *argv[])
 	if (parse_args(&o, argc, argv))
 		return EXIT_USAGE;
 	memset(&t, 0, sizeof(t));
-	rec = recorder_cmd(o.cmd);
+	rec = recorder_cmd(&o);
 	if (rec) {
 		t.api = o.recorder;
 		t.token = o.rtoken;
@@ -414,9 +512,13 @@ int main(int argc, char *argv[])
 	else if (!strcmp(o.cmd, "call"))
 		rc = cmd_call(&o, &t);
 	else if (!strcmp(o.cmd, "events"))
-		rc = cmd_events(&t);
+		rc = ctl_cmd_events(&t, o.json);
 	else if (!strcmp(o.cmd, "health"))
 		rc = cmd_show(&t, "/api/v1/health");
+	else if (!strcmp(o.cmd, "record"))
+		rc = cmd_record(&o, &t);
+	else if (!strcmp(o.cmd, "recordings") && o.active)
+		rc = ctl_cmd_recordings_active(&t, o.json);
 	else if (!strcmp(o.cmd, "recordings"))
 		rc = ctl_cmd_recordings(&t, &o.recq, o.json);
 	else if (!strcmp(o.cmd, "recording"))

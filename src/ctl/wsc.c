@@ -11,8 +11,9 @@
  *
  * Server frames are unmasked; every frame we send (pong, close) is masked,
  * as the RFC requires of clients. Text messages (reassembled if
- * fragmented) are printed one per line and flushed at once, so a pipe
- * reader sees each event as it happens. A close frame is echoed and ends
+ * fragmented) go to the caller's handler as each one completes (events.c
+ * prints and flushes it at once, so a pipe reader sees each event as it
+ * happens). A close frame is echoed and ends
  * the stream with success; so does the server closing TCP after the
  * handshake.
  */
@@ -68,15 +69,6 @@ static int msg_append(struct wsmsg *m, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static void print_text(FILE *out, const uint8_t *p, size_t n)
-{
-	while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
-		--n;
-	fwrite(p, 1, n, out);
-	fputc('\n', out);
-	fflush(out);
-}
-
 /* Bytes of the frame head starting at B (HAVE bytes buffered so far). */
 static size_t head_need(const uint8_t *b, size_t have)
 {
@@ -95,7 +87,7 @@ static size_t head_need(const uint8_t *b, size_t have)
 
 /* Read frames until close. PAYLOAD of one frame is first gathered in M
  * (frames may be larger than the connection buffer). */
-static int frames(struct ctl_conn *c, FILE *out)
+static int frames(struct ctl_conn *c, ctl_ws_msg_h *mh, void *arg)
 {
 	struct wsmsg msg = {NULL, 0, 0}, fr = {NULL, 0, 0};
 	unsigned msg_op = 0;
@@ -175,7 +167,7 @@ static int frames(struct ctl_conn *c, FILE *out)
 				goto out;
 			if (fin) {
 				if (msg_op == 0x1)
-					print_text(out, msg.p, msg.len);
+					mh((const char *)msg.p, msg.len, arg);
 				msg.len = 0;
 				msg_op = 0;
 			}
@@ -204,12 +196,14 @@ static int frames(struct ctl_conn *c, FILE *out)
 }
 
 int ctl_ws_follow(const struct ctl_url *u, const char *token,
-		  const char *path, FILE *out, struct ctl_resp *r)
+		  const char *path, ctl_ws_msg_h *mh, void *arg,
+		  struct ctl_resp *r)
 {
 	uint8_t nonce[16];
 	char key[32], extra[256];
 	size_t klen = sizeof(key) - 1;
-	struct ctl_req rq = {u, token, path, extra, true, CTL_READ_MS, "GET"};
+	struct ctl_req rq = {u, token, path, extra, true, CTL_READ_MS, "GET",
+			     NULL};
 	struct ctl_conn c;
 	int err;
 
@@ -237,7 +231,7 @@ int ctl_ws_follow(const struct ctl_url *u, const char *token,
 		err = EACCES;
 		goto out;
 	}
-	err = frames(&c, out);
+	err = frames(&c, mh, arg);
  out:
 	ctl_close(&c);
 	return err;

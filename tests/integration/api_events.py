@@ -10,8 +10,8 @@ Asserted:
   - while the call is up: GET /api/v1/calls shows it answered with both
     parties (caller and callee, with media), GET /api/v1/calls/{id} returns
     it, `tallyctl calls` and `tallyctl call ID` print it
-  - the WebSocket stream (a hand-written client here) and `tallyctl events`
-    both deliver call.created, call.answered, call.ended in that order, the
+  - the WebSocket stream (a hand-written client here) and `tallyctl events
+    --json` both deliver call.created, call.answered, call.ended in that order, the
     last one with the cause, and between answered and ended a call.updated
     for each mid-call change (uac_midcall.xml: video off, video on, PCMA),
     one of them with the callee's video inactive, the last active again
@@ -437,7 +437,8 @@ def run(tmp):
             check(e.status == 401 and isinstance(e.body, dict) and e.body.get("status") == 401,
                   "WebSocket with a wrong token: %s" % e)
         ws = WsClient(api_port, "/api/v1/events", TOKEN)
-        ctl_ev = Proc("tallyctl-events", [tallyctl, "--api", api, "--token", TOKEN, "events"],
+        ctl_ev = Proc("tallyctl-events", [tallyctl, "--api", api, "--token", TOKEN, "events",
+                                          "--json"],
                       tmp, stdout_pipe=True)
         procs.append(ctl_ev)
         wait_until(lambda: api_request(api_port, "/api/v1/health")[2].get("event_clients") == 2,
@@ -551,7 +552,7 @@ def run(tmp):
                 if ev.get("event") == "call.ended" and ev["call"].get("id") == cid:
                     done = True
         check_event_order(ctl_events, cid, "tallyctl events")
-        print("ok - tallyctl events: the same three events, one JSON per line", flush=True)
+        print("ok - tallyctl events --json: the same three events, one JSON per line", flush=True)
 
         wait_until(lambda: api_request(api_port, "/api/v1/calls")[2].get("calls") == [],
                    5, "the call to leave GET /calls")

@@ -24,3 +24,8 @@ tally_pytest(sip_netfuzz_regress sip_netfuzz_regress.py 90)
 # tally-media and tally-recorders (audio+video, audio-only policy), python
 # UAs with RTP both ways, a python SRS that ends the session itself
 tally_pytest(sip_record sip_record.py 180)
+# issue 11: tallyctl as the recordings client of tally-sip (record start /
+# pause / resume / media / stop, recordings --active, readable `tallyctl
+# events` lines, API errors as exit 1, usage errors as exit 2) against the
+# real tally-sip, tally-media and two tally-recorders (one audio-only)
+tally_pytest(ctl_record ctl_record.py 120)
