@@ -163,6 +163,8 @@ struct sink {
 	struct msock *rtp, *rtcp;     /* owned: we send from these */
 	struct sa dst_rtp, dst_rtcp;  /* recorder's addresses (worker reads) */
 	bool accepted;                /* answered with port != 0 */
+	bool paused;                  /* accepted, but answered a=inactive
+				       * (or sendonly): ports kept, detached */
 	bool mux;                     /* recorder takes RTCP on its RTP port */
 	bool active;                  /* attached to src on the worker */
 	struct mcount sent;           /* worker */

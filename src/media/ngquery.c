@@ -128,6 +128,7 @@ static int enc_subscrs(struct mbuf *mb, const struct mcall *call)
 			err |= benc_kv_int(mb, "label", sk->label);
 			err |= benc_kv_str(mb, "state", sk->active ? "active" :
 					   !sk->src ? "source gone" :
+					   sk->paused ? "paused" :
 					   sk->accepted ? "accepted" :
 					   sub->answered ? "rejected" : "offered");
 			err |= benc_kv_int(mb, "local port", sk->rtp->port);

@@ -14,6 +14,20 @@
  *   unsubscribe        to-tag rec-1 -> sinks detached, ports freed.
  * When a video sink is attached, the video's sender is asked for a keyframe
  * (PLI + FIR) so the recording starts decodable.
+ *
+ * A subscription follows its recording session's re-INVITEs (RFC 7866
+ * pause/resume, media added or dropped) without losing its ports or labels:
+ *   subscribe answer   again, with a=inactive on lines 1 and 3 (the
+ *                      recorder's answer to a pause offer)
+ *     -> sinks 1 and 3 paused: detached, ports and destination kept,
+ *        listed in `accepted` and in `inactive`; the next answer with
+ *        a=recvonly attaches them again (and asks for a keyframe).
+ *   subscribe request  to-tag rec-1, flags [add], media "audio+video" on a
+ *                      subscription that had audio only (labels 1, 2)
+ *     -> sinks 3 and 4 for the videos appended; the reply's offer holds
+ *        every sink of the subscription, old ones on their old ports, so
+ *        its m= lines stay those of the recording session, in order
+ *        (RFC 3264: lines are never removed or reordered).
  */
 #include <errno.h>
 #include <string.h>
@@ -91,11 +105,26 @@ struct build {
 	struct party *parties[8];
 	unsigned nparties;
 	enum kinds kinds;
+	unsigned added;               /* sinks made by this request */
 	int err;
 };
 
-/* worker: one sink per selected stream, sockets registered (recorder RTCP
- * can arrive before the answer) but not attached to the stream yet */
+/* Does SUB copy ST already? */
+static bool subscr_has(const struct subscr *sub, const struct mstream *st)
+{
+	struct le *le;
+
+	for (le = list_head(&sub->sinks); le; le = le->next) {
+		const struct sink *sk = le->data;
+		if (sk->src == st)
+			return true;
+	}
+	return false;
+}
+
+/* worker: one sink per selected stream the subscription does not copy
+ * yet, labels after its last one, sockets registered (recorder RTCP can
+ * arrive before the answer) but not attached to the stream yet */
 static void build_h(struct worker *w, void *arg)
 {
 	struct build *b = arg;
@@ -103,6 +132,11 @@ static void build_h(struct worker *w, void *arg)
 	struct le *le;
 
 	(void)w;
+	for (le = list_head(&b->sub->sinks); le; le = le->next) {
+		const struct sink *sk = le->data;
+		if (sk->label > label)
+			label = sk->label;
+	}
 	for (i = 0; i < b->nparties && !b->err; i++) {
 		for (le = list_head(&b->parties[i]->streams); le; le = le->next) {
 			struct mstream *st = le->data;
@@ -111,7 +145,8 @@ static void build_h(struct worker *w, void *arg)
 			if (st->disabled || !st->rtp ||
 			    !kind_wanted(b->kinds, st->kind) ||
 			    !b->parties[i]->sdp ||
-			    st->index > b->parties[i]->sdp->nmedia)
+			    st->index > b->parties[i]->sdp->nmedia ||
+			    subscr_has(b->sub, st))
 				continue;
 			sk = mem_zalloc(sizeof(*sk), sink_destructor);
 			if (!sk) {
@@ -121,6 +156,7 @@ static void build_h(struct worker *w, void *arg)
 			sk->sub = b->sub;
 			sk->src = st;
 			sk->label = ++label;
+			++b->added;
 			list_append(&b->sub->sinks, &sk->le, sk);
 			b->err = portpool_pair(g_media->ports, &sk->rtp, &sk->rtcp);
 			if (b->err)
@@ -264,14 +300,63 @@ static int write_offer(struct mbuf *reply, struct subscr *sub)
 	return err ? ENOMEM : 0;
 }
 
+/* Write the reply to a request: the offer of SUB, the from-tags of B. */
+static int request_reply(struct mbuf *reply, const struct build *b,
+			 struct subscr *sub)
+{
+	unsigned i;
+	int err;
+
+	err = write_offer(reply, sub);
+	err |= benc_str(reply, "from-tags");
+	err |= benc_list_begin(reply);
+	for (i = 0; i < b->nparties; i++)
+		err |= benc_str(reply, b->parties[i]->tag);
+	err |= benc_end(reply);
+	return err;
+}
+
+/*
+ * Flag add: new sinks for the selected streams SUB does not copy yet.
+ * Nothing to add is no error (the reply is SUB's offer as it is: the
+ * recording session asks again for a medium it dropped). A failure
+ * removes the sinks this request made and leaves SUB as it was.
+ */
+static int subscribe_add(struct mbuf *reply, struct build *b,
+			 struct subscr *sub, const char **why)
+{
+	struct le *le;
+	int err;
+
+	b->sub = sub;
+	mcall_exec(sub->call, build_h, b);
+	if (!b->err) {
+		err = request_reply(reply, b, sub);
+		if (!err) {
+			log_info("ng: [%s] subscription '%s': %u streams "
+				 "added", sub->call->callid, sub->tag,
+				 b->added);
+			return 0;
+		}
+		b->err = err == EINVAL ? EINVAL : ENOMEM;
+	}
+	*why = b->err == EADDRINUSE ? "Ran out of ports" :
+	       b->err == EINVAL ? "Cannot offer a party's stream" :
+	       "Failed to add to the subscription";
+	/* the new sinks are the last ones */
+	while (b->added-- && (le = list_tail(&sub->sinks)))
+		mcall_release(sub->call, le->data);
+	return b->err;
+}
+
 int subscribe_request(struct mbuf *reply, const struct benc_node *req,
 		      const char **why)
 {
+	const struct benc_node *flags = benc_dict_get(req, "flags");
 	struct build b;
 	struct pl callid, tag = PL_INIT;
 	struct mcall *call;
 	struct subscr *sub;
-	unsigned i;
 	int err;
 
 	memset(&b, 0, sizeof(b));
@@ -290,10 +375,17 @@ int subscribe_request(struct mbuf *reply, const struct benc_node *req,
 			*why = "Subscription to-tag too long";
 			return EINVAL;
 		}
-		if (subscr_find(call, &tag)) {
+		sub = subscr_find(call, &tag);
+		if (sub && flags && benc_list_has(flags, "add"))
+			return subscribe_add(reply, &b, sub, why);
+		if (sub) {
 			*why = "Subscription to-tag already exists";
 			return EEXIST;
 		}
+	}
+	if (flags && benc_list_has(flags, "add")) {
+		*why = "Flag add needs the to-tag of a subscription";
+		return ENOENT;
 	}
 
 	sub = mem_zalloc(sizeof(*sub), subscr_destructor);
@@ -318,12 +410,7 @@ int subscribe_request(struct mbuf *reply, const struct benc_node *req,
 		goto fail;
 	}
 
-	err = write_offer(reply, sub);
-	err |= benc_str(reply, "from-tags");
-	err |= benc_list_begin(reply);
-	for (i = 0; i < b.nparties; i++)
-		err |= benc_str(reply, b.parties[i]->tag);
-	err |= benc_end(reply);
+	err = request_reply(reply, &b, sub);
 	if (err) {
 		b.err = err == EINVAL ? EINVAL : ENOMEM;
 		*why = b.err == EINVAL ? "Cannot offer a party's stream "
@@ -373,9 +460,14 @@ static void attach_h(struct worker *w, void *arg)
 		struct mstream *src = sk->src;
 
 		sk->accepted = m->port != 0 && src && !src->disabled;
-		if (!sk->accepted) {
+		/* the recorder does not want to receive (the answer to a
+		 * pause offer): stop copying, keep ports and labels */
+		sk->paused = sk->accepted && (m->dir == MSDP_DIR_INACTIVE ||
+					      m->dir == MSDP_DIR_SENDONLY);
+		if (!sk->accepted || sk->paused) {
 			sink_detach(sk);
-			continue;
+			if (!sk->accepted)
+				continue;
 		}
 		sk->mux = m->rtcp_mux;
 		set_dst(&sk->dst_rtp, &m->addr, m->port);
@@ -383,10 +475,11 @@ static void attach_h(struct worker *w, void *arg)
 			m->rtcp_port ? m->rtcp_port : (uint16_t)(m->port + 1));
 		if (!sa_isset(&sk->dst_rtp, SA_ALL)) {
 			sk->accepted = false;
+			sk->paused = false;
 			sink_detach(sk);
 			continue;
 		}
-		if (sk->active)
+		if (sk->active || sk->paused)
 			continue;
 		if (src->nsinks >= MSTREAM_MAX_SINKS) {
 			sk->accepted = false;
@@ -452,6 +545,14 @@ int subscribe_answer(struct mbuf *reply, const struct benc_node *req,
 	for (le = list_head(&sub->sinks); le; le = le->next) {
 		struct sink *sk = le->data;
 		if (!sk->accepted)
+			err |= benc_int(reply, sk->label);
+	}
+	err |= benc_end(reply);
+	err |= benc_str(reply, "inactive");
+	err |= benc_list_begin(reply);
+	for (le = list_head(&sub->sinks); le; le = le->next) {
+		struct sink *sk = le->data;
+		if (sk->accepted && sk->paused)
 			err |= benc_int(reply, sk->label);
 	}
 	err |= benc_end(reply);

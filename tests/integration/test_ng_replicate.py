@@ -96,6 +96,15 @@ class Sub:
         self.answer_reply = r
         return r
 
+    def reanswer(self, directions):
+        """Answer the subscription again (a re-INVITE's answer) with the
+        recorder sockets it has, line i with directions[i] (None: port 0)."""
+        media = []
+        for m, p, dr in zip(self.sdp["media"], self.peers, directions):
+            media.append((m["kind"], p if dr else None, dr or "recvonly"))
+        return self.call.ng.ok({"command": "subscribe answer", "call-id": self.call.call_id,
+                                "to-tag": self.to_tag, "sdp": build_sdp(media)})
+
     def unsubscribe(self):
         return self.call.ng.ok({"command": "unsubscribe", "call-id": self.call.call_id,
                                 "to-tag": self.to_tag})
@@ -420,10 +429,96 @@ def test_unsubscribe(d):
             s.close()
 
 
+def test_subscribe_pause_resume(d):
+    """(tally) a second subscribe answer with a=inactive lines pauses those
+    sinks (listed in accepted and inactive, nothing copied, ports kept);
+    a=recvonly again resumes them on the same ports."""
+    skip_on_rtpengine("inactive")
+    c = new_call(d)
+    s = None
+    try:
+        s = Sub(c, [c.a.tag, c.b.tag], media="audio")
+        s.answer()
+        send_and_check_copies(c, s, n=10, kinds=("audio",))
+        ports = [m["port"] for m in s.sdp["media"]]
+        r = s.reanswer(["inactive", "inactive"])
+        require(labels(r.get("inactive")) == ["1", "2"] and labels(r.get("accepted")) == ["1", "2"]
+                and not r.get("rejected"), "pause answer reply %r" % r)
+        for p in s.peers:
+            p.drain()
+        relay_all(c, N, kinds=("audio",))
+        for p in s.peers:
+            got = collect(p.rtp, 1, 0.2) + collect(p.rtcp, 1, 0.1)
+            require(not got, "a paused sink still copies: %r" % got[:1])
+        q = c.ng.ok({"command": "query", "call-id": c.call_id})
+        states = [x["state"] for sub in q.get("subscriptions", []) for x in sub["streams"]]
+        require(states == ["paused", "paused"], "query states while paused %r" % states)
+        require(not any(port_free(pp) for pp in ports), "a paused sink freed its port")
+        r = s.reanswer(["recvonly", "recvonly"])
+        require(not r.get("inactive") and labels(r.get("accepted")) == ["1", "2"],
+                "resume answer reply %r" % r)
+        send_and_check_copies(c, s, n=10, kinds=("audio",))
+    finally:
+        c.delete()
+        c.close()
+        if s:
+            s.close()
+
+
+def test_subscribe_add(d):
+    """(tally) subscribe request with the to-tag of a subscription and flag
+    add appends sinks for the streams it lacks (labels go on, old lines keep
+    their ports and order); nothing to add is the same offer; add without a
+    known to-tag is an error."""
+    skip_on_rtpengine("flag add")
+    c = new_call(d)
+    s = None
+    try:
+        s = Sub(c, [c.a.tag, c.b.tag], media="audio")
+        s.answer()
+        old = [(m["kind"], m["port"], m["label"]) for m in s.sdp["media"]]
+        r = c.ng.ok({"command": "subscribe request", "call-id": c.call_id,
+                     "from-tags": [c.a.tag, c.b.tag], "to-tag": s.to_tag,
+                     "flags": ["add"], "media": "audio+video"})
+        new = [(m["kind"], m["port"], m["label"]) for m in parse_sdp(r["sdp"])["media"]]
+        require(new[:2] == old and [k for k, _, _ in new[2:]] == ["video", "video"] and
+                [lb for _, _, lb in new] == ["1", "2", "3", "4"] and r["to-tag"] == s.to_tag,
+                "add: offer lines %r (before %r)" % (new, old))
+        st = norm_streams(r.get("streams"))
+        require(sorted(st) == ["1", "2", "3", "4"] and st["3"]["type"] == "video" and
+                st["3"]["from-tag"] == c.a.tag and st["4"]["from-tag"] == c.b.tag,
+                "add: streams %r" % st)
+        again = c.ng.ok({"command": "subscribe request", "call-id": c.call_id,
+                         "from-tags": [c.a.tag, c.b.tag], "to-tag": s.to_tag,
+                         "flags": ["add"], "media": "audio+video"})
+        require([m["port"] for m in parse_sdp(again["sdp"])["media"]] == [p for _, p, _ in new],
+                "add with nothing to add changed the offer")
+        s2 = Sub.__new__(Sub)
+        s2.__dict__.update(s.__dict__)
+        s2.sdp = parse_sdp(r["sdp"])
+        s2.peers = []
+        parties = {c.a.tag: c.a, c.b.tag: c.b}
+        s2.sources = [(parties[st[m["label"]]["from-tag"]], m["kind"]) for m in s2.sdp["media"]]
+        s.close()
+        s = s2
+        r = s.answer()
+        require(labels(r.get("accepted")) == ["1", "2", "3", "4"], "answer after add %r" % r)
+        send_and_check_copies(c, s, n=10)
+        err = c.ng.request({"command": "subscribe request", "call-id": c.call_id,
+                         "from-tags": [c.a.tag], "to-tag": "nope", "flags": ["add"]})
+        require(err.get("result") == "error", "add to an unknown to-tag: %r" % err)
+    finally:
+        c.delete()
+        c.close()
+        if s:
+            s.close()
+
+
 if __name__ == "__main__":
     run([test_subscribe_offer_sdp, test_subscribe_copies_everything,
          test_subscribe_audio_only, test_subscribe_video_rejected,
          test_subscribe_single_tag_and_all, test_subscribe_answer_wrong_line_count,
          test_keyframe_request_on_subscribe, test_keyframe_request_after_first_packet,
-         test_recorder_pli_reaches_sender, test_unsubscribe],
+         test_recorder_pli_reaches_sender, test_unsubscribe, test_subscribe_pause_resume,
+         test_subscribe_add],
         daemon_factory=lambda: Daemon())
