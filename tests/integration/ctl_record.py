@@ -96,8 +96,12 @@ class CtlEvents(threading.Thread):
         return [e["event"] for e in self.of(rid)]
 
     def wait(self, rid, names, timeout=15):
-        wait_until(lambda: all(n in self.names(rid) for n in names), timeout,
-                   "tallyctl events: %s of %s (got %s)" % (names, rid, self.names(rid)))
+        end = time.monotonic() + timeout
+        while not all(n in self.names(rid) for n in names):
+            if time.monotonic() > end:
+                raise Fail("tallyctl events: %s of %s not seen (got %s)"
+                           % (names, rid, self.names(rid)))
+            time.sleep(0.05)
 
 
 def run(tmp):
