@@ -17,6 +17,19 @@
  * mp4 gets +faststart (the index in front, so a browser can start playing
  * before the download ends); that rewrites the file at the end, which is
  * fine because it is the temporary file.
+ *
+ * Timing: every file of a recording shows a party's audio and video at the
+ * same distance (a player applies the container's offsets). Opus packets
+ * come from the encoder with pts = first sample - pre-skip (its
+ * initial_padding, 312 samples); mp4 keeps them so and skips the pre-skip
+ * with an edit list, Matroska/WebM wants block timestamps shifted by the
+ * pre-skip (CodecDelay, which readers subtract). Where libavformat does
+ * not shift them itself (avcompat.h) fin_out_write does.
+ *
+ * Names: each stream carries a title ("Alice (sip:alice@example.com)
+ * audio") as Matroska/WebM track name ("title") or mp4 hdlr name
+ * ("handler_name": mp4 has no per-track title), and language "und" (the
+ * recorder cannot know it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +40,7 @@
 #include <libavutil/sha.h>
 #include <libavutil/mem.h>
 #include <re.h>
+#include "avcompat.h"
 #include "fin_priv.h"
 
 enum { FIN_PATH_MAX = 1024 };
@@ -37,7 +51,9 @@ struct fin_out {
 	char path[FIN_PATH_MAX];
 	char tmp[FIN_PATH_MAX];
 	bool mp4;
+	bool mkv;                       /* matroska or webm */
 	bool done;
+	int64_t shift[SF_STREAMS_MAX];  /* added to pts/dts, in 1/tb_den */
 };
 
 int fin_averr(int averr)
@@ -98,6 +114,7 @@ int fin_out_alloc(struct fin_out **outp, const char *dir, const char *name,
 	}
 	(void)snprintf(out->name, sizeof(out->name), "%s", name);
 	out->mp4 = !strcmp(format, "mp4");
+	out->mkv = !strcmp(format, "matroska") || !strcmp(format, "webm");
 
 	err = fin_averr(avformat_alloc_output_context2(&out->fc, NULL, format,
 						       out->tmp));
@@ -119,7 +136,7 @@ const char *fin_out_name(const struct fin_out *out)
 }
 
 int fin_out_add(struct fin_out *out, const struct AVCodecParameters *par,
-		int tb_den, int *index)
+		int tb_den, const char *title, int *index)
 {
 	AVStream *st;
 	int err;
@@ -127,6 +144,8 @@ int fin_out_add(struct fin_out *out, const struct AVCodecParameters *par,
 	st = avformat_new_stream(out->fc, NULL);
 	if (!st)
 		return ENOMEM;
+	if (st->index >= SF_STREAMS_MAX)
+		return E2BIG;
 
 	err = fin_averr(avcodec_parameters_copy(st->codecpar, par));
 	if (err)
@@ -134,6 +153,17 @@ int fin_out_add(struct fin_out *out, const struct AVCodecParameters *par,
 
 	st->codecpar->codec_tag = 0;    /* let the muxer pick its own */
 	st->time_base = (AVRational){1, tb_den};
+	if (title && title[0]) {
+		(void)av_dict_set(&st->metadata, out->mp4 ? "handler_name" :
+				  "title", title, 0);
+	}
+	(void)av_dict_set(&st->metadata, "language", "und", 0);
+
+	/* the pre-skip is 48-kHz samples whatever the track's rate */
+	if (AVC_MKV_OPUS_DELAY_BUG && out->mkv &&
+	    par->codec_id == AV_CODEC_ID_OPUS && par->initial_padding > 0)
+		out->shift[st->index] = av_rescale(par->initial_padding,
+						   tb_den, 48000);
 	*index = st->index;
 	return 0;
 }
@@ -162,6 +192,12 @@ int fin_out_write(struct fin_out *out, int index, struct AVPacket *pkt,
 
 	pkt->stream_index = index;
 	pkt->pos = -1;
+	if (out->shift[index]) {
+		if (pkt->pts != AV_NOPTS_VALUE)
+			pkt->pts += out->shift[index];
+		if (pkt->dts != AV_NOPTS_VALUE)
+			pkt->dts += out->shift[index];
+	}
 	av_packet_rescale_ts(pkt, (AVRational){1, tb_den}, st->time_base);
 	return fin_averr(av_interleaved_write_frame(out->fc, pkt));
 }

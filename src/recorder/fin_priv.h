@@ -156,7 +156,7 @@ int  fin_averr(int averr);
 int  fin_out_alloc(struct fin_out **outp, const char *dir, const char *name,
 		   const char *format);
 int  fin_out_add(struct fin_out *out, const struct AVCodecParameters *par,
-		 int tb_den, int *index);
+		 int tb_den, const char *title, int *index);
 int  fin_out_begin(struct fin_out *out);
 int  fin_out_write(struct fin_out *out, int index, struct AVPacket *pkt,
 		   int tb_den);

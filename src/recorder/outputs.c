@@ -12,6 +12,12 @@
  * A track goes into at most two files (its party's and tracks.mkv): it is
  * encoded once and its packets are written to both.
  *
+ * Every track is named after its participant and medium, the same in each
+ * file: "Alice (sip:alice@example.com) audio" (display name, AOR), or
+ * "alice (sip:alice@example.com) video" without a display name, "party2
+ * audio" without metadata, "stream 3 (label 7) audio" for a stream no
+ * party sends.
+ *
  * fin_outputs_finish() lists each finished file in sf->files (name, kind,
  * participant, size, sha256) and fsyncs the folder for the renames.
  */
@@ -39,11 +45,56 @@ static const AVCodecParameters *track_par(const struct fin_track *t)
 	return t->vt ? fin_vtrack_par(t->vt) : fin_atrack_par(t->at);
 }
 
-static int track_to(struct fin_track *t, struct fin_out *out)
+/* The participant of party P, NULL without metadata. */
+static const struct sf_participant *party_part(const struct fin_run *run,
+					       const struct fin_party *p)
 {
+	size_t i;
+
+	if (!p->id || !p->id[0])
+		return NULL;
+	for (i = 0; i < run->sf->nparts; i++)
+		if (!strcmp(run->sf->parts[i].id, p->id))
+			return &run->sf->parts[i];
+	return NULL;
+}
+
+static void track_title(const struct fin_run *run, const struct fin_track *t,
+			char *buf, size_t size)
+{
+	const char *medium = t->vt ? "video" : "audio";
+	const struct sf_participant *sp;
+	const struct fin_party *p = NULL;
+	size_t i, j;
+
+	for (i = 0; i < run->nparty && !p; i++)
+		for (j = 0; j < run->party[i].nst; j++)
+			if (run->party[i].st[j] == t->fs)
+				p = &run->party[i];
+	if (!p) {
+		(void)snprintf(buf, size, "stream %zu (label %s) %s",
+			       t->fs->sidx + 1, t->fs->sfs->label, medium);
+		return;
+	}
+	sp = party_part(run, p);
+	if (sp && sp->aor[0])
+		(void)snprintf(buf, size, "%s (%s) %s",
+			       sp->name[0] ? sp->name : p->base, sp->aor,
+			       medium);
+	else
+		(void)snprintf(buf, size, "%s %s",
+			       sp && sp->name[0] ? sp->name : p->base, medium);
+}
+
+static int track_to(struct fin_run *run, struct fin_track *t,
+		    struct fin_out *out)
+{
+	char title[2 * SF_TEXT_MAX + 32];
 	int err;
 
-	err = fin_out_add(out, track_par(t), t->tb, &t->dst[t->ndst].index);
+	track_title(run, t, title, sizeof(title));
+	err = fin_out_add(out, track_par(t), t->tb, title,
+			  &t->dst[t->ndst].index);
 	if (err)
 		return err;
 	t->dst[t->ndst++].out = out;
@@ -82,7 +133,7 @@ static int party_output(struct fin_run *run, struct fin_party *p)
 		struct fin_track *t = fin_track_of(run, p->st[j]);
 
 		if (t) {
-			err = track_to(t, p->out);
+			err = track_to(run, t, p->out);
 			if (err)
 				return err;
 		}
@@ -158,7 +209,7 @@ int fin_outputs_make(struct fin_run *run)
 	if (err)
 		return err;
 	for (i = 0; i < run->ntr; i++) {
-		err = track_to(&run->tr[i], run->mkv);
+		err = track_to(run, &run->tr[i], run->mkv);
 		if (err)
 			return err;
 	}

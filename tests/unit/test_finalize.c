@@ -14,7 +14,11 @@
  *                   right); durations within 1 s of the capture; video
  *                   decodes without errors; A/V start within 40 ms (the
  *                   sender reports undo the delay); the Opus audio in the
- *                   mp4 carries the tone; sizes and sha256 as listed
+ *                   mp4 carries the tone; sizes and sha256 as listed;
+ *                   each party's video-minus-audio start the same in its
+ *                   own file and in tracks.mkv within 2 ms (decoded
+ *                   frames, and first packets + Opus pre-skip); every
+ *                   track titled "<name> (<aor>) audio|video"
  *   resolution      H.264 320x240 -> 640x360 and VP8 320x240 -> 640x360
  *                   halfway, no metadata (a .mp4 and a .webm party file):
  *                   both sizes decoded from the party files and tracks.mkv
@@ -682,6 +686,91 @@ static uint8_t *rec_rtp(const struct rec *r)
 
 /* --- scenarios --- */
 
+
+/* --- timing and names across the files of one recording --- */
+
+/* First frame (decoded: mp4 edit lists, Opus pre-skip and Matroska
+ * CodecDelay applied, as a player does) or first packet of stream SPEC of
+ * NAME: its pts in s. */
+static double first_ts(const struct fix *f, const char *name,
+		       const char *spec, bool frame)
+{
+	char cmd[384];
+	struct odict *j;
+	double t;
+
+	snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams %s "
+		 "-show_entries %s=pts_time -read_intervals %%+#1 -of json "
+		 "'%s/%s'", spec, frame ? "frame" : "packet", f->dir, name);
+	j = json_cmd(cmd);
+	t = num(nth(arr(j, frame ? "frames" : "packets"), 0), "pts_time");
+	mem_deref(j);
+	assert_false(isnan(t));
+	return t;
+}
+
+/* Video start minus audio start of one party in NAME (streams ASPEC,
+ * VSPEC), measured twice: from decoded frames, and from first packets
+ * with the Opus pre-skip (312 samples at 48 kHz, in OpusHead/dOps in
+ * every container) added to the audio's first packet. */
+static void av_offset(const struct fix *f, const char *name,
+		      const char *aspec, const char *vspec, double *dec,
+		      double *pkt)
+{
+	double v = first_ts(f, name, vspec, false);
+
+	*dec = first_ts(f, name, vspec, true) - first_ts(f, name, aspec, true);
+	*pkt = v - (first_ts(f, name, aspec, false) + 312.0 / 48000);
+}
+
+/* Party file PNAME and tracks.mkv (the party's streams MA, MV there) show
+ * the party's audio and video at the same distance, within 2 ms. */
+static void check_av_agree(const struct fix *f, const char *pname,
+			   const char *ma, const char *mv)
+{
+	double pd, pp, md, mp;
+
+	av_offset(f, pname, "a:0", "v:0", &pd, &pp);
+	av_offset(f, "tracks.mkv", ma, mv, &md, &mp);
+	printf("A/V offset (video - audio) %s: decoded %.2f ms, packets "
+	       "%.2f ms; tracks.mkv: decoded %.2f ms, packets %.2f ms\n",
+	       pname, pd * 1e3, pp * 1e3, md * 1e3, mp * 1e3);
+	if (!(fabs(pd - md) <= 0.002) || !(fabs(pp - mp) <= 0.002))
+		fail_msg("%s and tracks.mkv disagree on A/V timing: decoded "
+			 "%.2f vs %.2f ms, packets %.2f vs %.2f ms", pname,
+			 pd * 1e3, md * 1e3, pp * 1e3, mp * 1e3);
+}
+
+/* Every stream of NAME is named "<who> (<aor>) <medium>": Matroska/WebM
+ * track title, mp4 handler name. WHO[i], AOR[i] per stream in order. */
+static void check_titles(const struct fix *f, const char *name,
+			 const char *const *who, const char *const *aor)
+{
+	struct odict *pj = probe(f, name);
+	const struct odict *ss = arr(pj, "streams");
+	size_t i;
+
+	for (i = 0; i < count(ss); i++) {
+		const struct odict *st = nth(ss, i);
+		const struct odict_entry *te = odict_lookup(st, "tags");
+		const char *type = odict_string(st, "codec_type");
+		const char *t = NULL;
+		char want[256];
+
+		if (te && te->type == ODICT_OBJECT) {
+			t = odict_string(te->u.odict, "title");
+			if (!t)
+				t = odict_string(te->u.odict, "handler_name");
+		}
+		snprintf(want, sizeof(want), "%s (%s) %s", who[i], aor[i],
+			 type);
+		if (!t || strcmp(t, want))
+			fail_msg("%s stream %zu: title %s, want \"%s\"", name,
+				 i, t ? t : "(none)", want);
+	}
+	mem_deref(pj);
+}
+
 static const char av_streams[] =
 	"audio:pcmu:440 video:h264:320x240 audio:pcmu:880 video:vp8:320x240";
 
@@ -775,6 +864,28 @@ static void test_av_two_parties(void **state)
 
 	check_stereo(f, &w, 440, 880);
 	free(w.s);
+
+	/* one party's audio against its video: the same in every file (the
+	 * Opus pre-skip once put tracks.mkv's audio 6.5 ms early) */
+	check_av_agree(f, "alice.mp4", "a:0", "v:0");
+	check_av_agree(f, "bob.webm", "a:1", "v:1");
+	{
+		static const char *const aw[] = {"Alice", "Alice"},
+			*const aa[] = {"sip:alice@atlanta.example.com",
+				       "sip:alice@atlanta.example.com"},
+			*const bw[] = {"bob", "bob"},
+			*const ba[] = {"sip:bob@biloxi.example.com",
+				       "sip:bob@biloxi.example.com"},
+			*const mw[] = {"Alice", "Alice", "bob", "bob"},
+			*const ma[] = {"sip:alice@atlanta.example.com",
+				       "sip:alice@atlanta.example.com",
+				       "sip:bob@biloxi.example.com",
+				       "sip:bob@biloxi.example.com"};
+
+		check_titles(f, "alice.mp4", aw, aa);
+		check_titles(f, "bob.webm", bw, ba);
+		check_titles(f, "tracks.mkv", mw, ma);
+	}
 
 	/* the Opus in the party files is the party's voice */
 	decoded_audio(f, "alice.mp4", &a);
