@@ -85,7 +85,7 @@ static int status_print(struct re_printf *pf, void *arg)
 		"\"finalize_pending\":%u,"
 		"\"sip\":{\"invites\":%llu,\"accepted\":%llu,\"rejected\":%llu,"
 		"\"reinvites\":%llu,\"byes\":%llu,\"bad_requests\":%llu,"
-		"\"undecodable\":%llu},"
+		"\"undecodable\":%llu,\"no_require_siprec\":%llu},"
 		"\"recordings\":{\"complete\":%llu,\"failed\":%llu,"
 		"\"recovered\":%llu},\"recovery\":%H,"
 		"\"media\":{\"packets\":%llu,\"bytes\":%llu,\"rtcp\":%llu,"
@@ -101,6 +101,7 @@ static int status_print(struct re_printf *pf, void *arg)
 		(unsigned long long)d.st.byes,
 		(unsigned long long)d.st.bad_requests,
 		(unsigned long long)sipdecode_count(),
+		(unsigned long long)d.st.no_require,
 		(unsigned long long)d.st.finalized,
 		(unsigned long long)d.st.failed,
 		(unsigned long long)d.st.recovered,

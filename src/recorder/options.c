@@ -40,6 +40,8 @@ static const struct tconf_key recd_keys[] = {
 	  "end a session that received no packet for this many seconds (paused sessions excepted); 0 = never"),
 	K("inactive-timeout", TCONF_U32, inactive_timeout, "14400",
 	  "end a session whose streams have all been paused (a=inactive), or that has no accepted stream, for this many seconds; 0 = never"),
+	K("strict-siprec", TCONF_BOOL, strict_siprec, "no",
+	  "answer 421 to every INVITE without Require: siprec (RFC 7866 s6.1.1); no = also record one whose Contact has +sip.src and whose body has metadata (AudioCodes Mediant), with a warning per source"),
 	K("log-level", TCONF_U32, log_level, "6",
 	  "3 error, 4 warning, 5 notice, 6 info, 7 debug"),
 	K("log-file", TCONF_STR, log_file, NULL, "append the log here instead of stderr"),

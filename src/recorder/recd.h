@@ -54,6 +54,7 @@ struct recd_conf {
 	char log_file[256];
 	char pidfile[256];
 	bool foreground;
+	bool strict_siprec;       /* 421 without Require: siprec, always */
 	char config_file[256];
 };
 
@@ -183,6 +184,7 @@ struct rsess {
 
 struct recd_stats {
 	uint64_t invites, accepted, rejected, reinvites, byes;
+	uint64_t no_require;      /* accepted without Require: siprec */
 	uint64_t finalized, failed, recovered;
 	uint64_t bad_requests;
 };
@@ -204,6 +206,8 @@ struct recd {
 	struct sa sip_laddr;
 	struct tmr tick;
 	struct recd_stats st;
+	struct sa lax_warned[32]; /* SRCs warned about Require (srs.c) */
+	unsigned nlax_warned;
 	unsigned nsess;           /* in state recording */
 };
 

@@ -5,6 +5,11 @@
  *
  * An initial INVITE is checked in this order; the first failure answers:
  *   Require without siprec          421 Extension Required (Require: siprec)
+ *     unless it is a SIPREC INVITE all the same: a Contact with +sip.src
+ *     and a body with a metadata part (AudioCodes Mediant SBCs, 7.40A,
+ *     send no Require). That one is recorded, counted (status
+ *     sip.no_require_siprec) and warned about once per source address;
+ *     strict-siprec = yes restores RFC 7866 s6.1.1's 421 for it too.
  *   sessions at max-sessions        503 Service Unavailable (session limit)
  *   free space under min-free-mb    503 Service Unavailable (disk space low)
  *   no body / not multipart or SDP  400 / 415
@@ -75,6 +80,31 @@ static bool has_siprec(const struct sip_msg *msg)
 {
 	return NULL != sip_msg_hdr_apply(msg, true, SIP_HDR_REQUIRE,
 					 require_siprec_h, NULL);
+}
+
+/* Contact: <...>;+sip.src (RFC 7866 s6.1.1: the SRC's feature tag). */
+static bool src_contact(const struct sip_msg *msg)
+{
+	const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_CONTACT);
+	struct sip_addr addr;
+	struct pl v;
+
+	if (!h || sip_addr_decode(&addr, &h->val))
+		return false;
+	return 0 == msg_param_exists(&addr.params, "+sip.src", &v);
+}
+
+static bool lax_warned(struct recd *rd, const struct sa *src)
+{
+	unsigned i, n = MIN(rd->nlax_warned, ARRAY_SIZE(rd->lax_warned));
+
+	for (i = 0; i < n; i++)
+		if (sa_cmp(&rd->lax_warned[i], src, SA_ADDR))
+			return true;
+	/* a ring: past 32 SRCs the oldest may be warned about again */
+	rd->lax_warned[rd->nlax_warned++ % ARRAY_SIZE(rd->lax_warned)] =
+		*src;
+	return false;
 }
 
 static int contact_print(struct re_printf *pf, const struct sip_msg *msg)
@@ -304,14 +334,27 @@ static void new_invite(struct recd *rd, const struct sip_msg *msg)
 	struct body b;
 	enum rec_media allow;
 	bool on[SF_STREAMS_MAX] = {false};
+	bool no_require = false;
 	size_t naors;
 	uint16_t scode;
 	int err;
 
 	++rd->st.invites;
 	if (!has_siprec(msg)) {
-		refuse(rd, msg, 421, "Extension Required (siprec)");
-		return;
+		bool lax = !rd->conf.strict_siprec && src_contact(msg) &&
+			!body_split(msg, &b, &why) && pl_isset(&b.meta);
+
+		if (!lax) {
+			refuse(rd, msg, 421, "Extension Required (siprec)");
+			return;
+		}
+		if (!lax_warned(rd, &msg->src))
+			log_re(LOG_LVL_WARN, "srs: [%H] SRC %j sends SIPREC "
+			       "INVITEs without Require: siprec (+sip.src "
+			       "and metadata): recorded anyway "
+			       "(strict-siprec = yes refuses them)",
+			       log_safe, &msg->callid, &msg->src);
+		no_require = true;
 	}
 	if (rd->nsess >= rd->conf.max_sessions) {
 		refuse(rd, msg, 503, "Service Unavailable (session limit)");
@@ -402,6 +445,8 @@ static void new_invite(struct recd *rd, const struct sip_msg *msg)
 		goto out;
 	}
 	++rd->st.accepted;
+	if (no_require)
+		++rd->st.no_require;
 	log_info("srs: [%s] recording %.*s from %s: %zu streams, policy %s "
 		 "(%s), %zu participants", rs->sf.id, (int)msg->callid.l,
 		 msg->callid.p, rs->sf.src, rs->sf.nstreams,

@@ -3,6 +3,10 @@
 tally_pytest(rec_conformance rec_conformance.py 400)
 tally_pytest(rec_torture rec_torture.py 400)
 tally_pytest(rec_badinput rec_badinput.py 300)
+# SIPREC INVITEs from the field: AudioCodes without Require: siprec recorded
+# (421 with strict-siprec=yes), label 0, media-level c=, a mixed stream,
+# boundary= "foo"
+tally_pytest(rec_tolerance rec_tolerance.py 60)
 # sipp (tests/data/recorder/siprec_src.xml) as the SRC with a 4-stream pcap
 # from tests/tools/mkrtp.py: A/V two parties, audio-only policy, pause/resume,
 # SIP over TCP;
