@@ -17,6 +17,15 @@
  *   GET /api/v1/recordings    {"recordings":[<recording>,...]} (active)
  *   GET /api/v1/recordings/{id}     <recording> (active or recently ended)
  *   DELETE /api/v1/recordings/{id}  stop -> 200 <recording>
+ *   POST /api/v1/recordings/{id}/pause    re-INVITE a=inactive -> 200
+ *   POST /api/v1/recordings/{id}/resume   re-INVITE a=sendonly -> 200
+ *   POST /api/v1/recordings/{id}/media    {"media":"audio"|"audio+video"}:
+ *                             drop or add video in the same session
+ *                             -> 200 <recording> ("change" says what is
+ *                             in flight; the events follow); not
+ *                             possible now (ended, not started yet,
+ *                             another change in flight, paused already)
+ *                             409 with the recording; unknown 404
  * <call> is bcall_json() (calljson.c), <recording> rec_json() (rec.c).
  *
  * Every error is JSON too: {"error":"<what>","status":<code>}. The checks
@@ -436,6 +445,62 @@ static uint16_t one_recording(struct api *api, struct http_conn *conn,
 	return reply_json(api, conn, 200, "OK", NULL, rec_print, rec);
 }
 
+/* POST /api/v1/recordings/{id}/pause|resume|media */
+static uint16_t rec_change(struct api *api, struct http_conn *conn,
+			   const struct http_msg *msg, const struct pl *idpl,
+			   const struct pl *action)
+{
+	char id[40];
+	struct recording *rec;
+	struct odict *o = NULL;
+	const char *media = NULL;
+	bool bad = false;
+	uint16_t sc;
+	int err;
+
+	if (!id_valid(idpl, id, sizeof(id)) ||
+	    !(rec = recs_find(api->recs, id)))
+		return reply_error(api, conn, 404, "Not Found", NULL,
+				   "no such recording");
+	if (!pl_strcmp(action, "pause")) {
+		err = rec_pause(rec);
+	}
+	else if (!pl_strcmp(action, "resume")) {
+		err = rec_resume(rec);
+	}
+	else {
+		if (!msg->mb || !mbuf_get_left(msg->mb) ||
+		    json_decode_odict(&o, 16, (const char *)mbuf_buf(msg->mb),
+				      mbuf_get_left(msg->mb), 4) ||
+		    !(media = jstring(o, "media", &bad)) || bad ||
+		    (strcmp(media, "audio") && strcmp(media, "audio+video"))) {
+			mem_deref(o);
+			return reply_error(api, conn, 400, "Bad Request", NULL,
+					   "the body must be {\"media\": "
+					   "\"audio\" or \"audio+video\"}");
+		}
+		err = rec_media(rec, !strcmp(media, "audio+video"));
+		mem_deref(o);
+	}
+	if (!err)
+		return reply_json(api, conn, 200, "OK", NULL, rec_print, rec);
+	if (err == ESRCH || err == EBUSY || err == EALREADY) {
+		struct jerr_rec e = {409, err == ESRCH ?
+				     "the recording has ended" :
+				     err == EALREADY ? (rec->paused ?
+				     "the recording is paused already" :
+				     "the recording is not paused") :
+				     rec->mod ? "another change is in flight" :
+				     "the recording has not started yet", rec};
+		return reply_json(api, conn, 409, "Conflict", NULL,
+				  jerr_rec_print, &e);
+	}
+	log_re(LOG_LVL_WARN, "api: recording %s %r: %m", id, action, err);
+	sc = reply_error(api, conn, 500, "Internal Server Error", NULL,
+			 "cannot change the recording");
+	return sc;
+}
+
 enum route {
 	R_NONE = 0,
 	R_CALLS,
@@ -444,10 +509,13 @@ enum route {
 	R_EVENTS,
 	R_RECS,
 	R_REC,
+	R_REC_ACT,                    /* recordings/{id}/pause|resume|media */
 };
 
-/* Which resource is PATH? For R_CALL, *ID is the id part. */
-static enum route route_of(const struct pl *path, struct pl *id)
+/* Which resource is PATH? For R_CALL and R_REC*, *ID is the id part,
+ * for R_REC_ACT *ACT the action. */
+static enum route route_of(const struct pl *path, struct pl *id,
+			   struct pl *act)
 {
 	static const char prefix[] = "/api/v1/";
 	struct pl rest = *path;
@@ -465,9 +533,20 @@ static enum route route_of(const struct pl *path, struct pl *id)
 	if (!pl_strcmp(&rest, "recordings") || !pl_strcmp(&rest, "recordings/"))
 		return R_RECS;
 	if (rest.l > 11 && !memcmp(rest.p, "recordings/", 11)) {
+		const char *slash;
+
 		*id = rest;
 		pl_advance(id, 11);
-		return R_REC;
+		slash = pl_strchr(id, '/');
+		if (!slash)
+			return R_REC;
+		act->p = slash + 1;
+		act->l = id->l - (size_t)(slash + 1 - id->p);
+		id->l = (size_t)(slash - id->p);
+		if (!pl_strcmp(act, "pause") || !pl_strcmp(act, "resume") ||
+		    !pl_strcmp(act, "media"))
+			return R_REC_ACT;
+		return R_NONE;
 	}
 	if (rest.l > 6 && !memcmp(rest.p, "calls/", 6)) {
 		*id = rest;
@@ -481,7 +560,7 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 		      void *arg)
 {
 	struct api *api = arg;
-	struct pl id = PL_INIT;
+	struct pl id = PL_INIT, act = PL_INIT;
 	enum route r;
 	uint16_t scode;
 	struct sa peer;
@@ -498,18 +577,20 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 				    "\r\n", "missing or wrong bearer token");
 		goto out;
 	}
-	r = route_of(&msg->path, &id);
+	r = route_of(&msg->path, &id, &act);
 	if (r == R_NONE) {
 		scode = reply_error(api, conn, 404, "Not Found", NULL,
 				    "no such resource");
 		goto out;
 	}
-	if (pl_strcmp(&msg->met, "GET") &&
-	    !(r == R_RECS && !pl_strcmp(&msg->met, "POST")) &&
-	    !(r == R_REC && !pl_strcmp(&msg->met, "DELETE"))) {
+	if (r == R_REC_ACT ? pl_strcmp(&msg->met, "POST") != 0 :
+	    (pl_strcmp(&msg->met, "GET") &&
+	     !(r == R_RECS && !pl_strcmp(&msg->met, "POST")) &&
+	     !(r == R_REC && !pl_strcmp(&msg->met, "DELETE")))) {
 		scode = reply_error(api, conn, 405, "Method Not Allowed",
 				    r == R_RECS ? "Allow: GET, POST\r\n" :
 				    r == R_REC ? "Allow: GET, DELETE\r\n" :
+				    r == R_REC_ACT ? "Allow: POST\r\n" :
 				    "Allow: GET\r\n", "method not allowed");
 		goto out;
 	}
@@ -539,6 +620,14 @@ static void request_h(struct http_conn *conn, const struct http_msg *msg,
 	case R_REC:
 		scode = one_recording(api, conn, &id,
 				      !pl_strcmp(&msg->met, "DELETE"));
+		break;
+	case R_REC_ACT:
+		if (!api->recs)
+			scode = reply_error(api, conn, 503,
+					    "Service Unavailable", NULL,
+					    "recording is not available");
+		else
+			scode = rec_change(api, conn, msg, &id, &act);
 		break;
 	default:
 		scode = reply_error(api, conn, 404, "Not Found", NULL,

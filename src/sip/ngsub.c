@@ -12,6 +12,11 @@
  *   request  d7:call-id1:X7:command16:subscribe answer3:sdp...6:to-tag...e
  *   reply    d6:result2:ok8:acceptedli1ei3ee8:rejectedli2ei4eee
  *   request  d7:call-id1:X7:command11:unsubscribe6:to-tag...e
+ * A re-INVITE of the recording session (pause, video added) sends
+ * "subscribe answer" again with the recorder's new answer (reply: also
+ * "inactive", the paused labels); video added to an audio recording first
+ * sends "subscribe request" with the subscription's to-tag and flags
+ * [add] (the reply's offer: old lines first, then the new ones).
  *
  * No context of its own: the caller's ngc_resp_h gets the raw reply and
  * reads it with ngsub_request_reply() / ngsub_answer_reply(), so a caller
@@ -135,7 +140,9 @@ int ngsub_answer_reply(int err, const struct benc_node *reply,
 	if (labels_read(benc_dict_get(reply, "accepted"), r->accepted,
 			&r->naccepted) ||
 	    labels_read(benc_dict_get(reply, "rejected"), r->rejected,
-			&r->nrejected)) {
+			&r->nrejected) ||
+	    labels_read(benc_dict_get(reply, "inactive"), r->inactive,
+			&r->ninactive)) {
 		re_snprintf(why, size, "media server: subscribe answer reply "
 			    "with bad label lists");
 		return EBADMSG;
@@ -180,6 +187,13 @@ int ngsub_request(struct mediasrv *ms, struct ngc_req **reqp,
 		err |= benc_str(mb, p->from_tags[i]);
 	err |= benc_end(mb);
 	err |= benc_kv_str(mb, "media", p->media);
+	if (p->to_tag) {
+		err |= benc_kv_str(mb, "to-tag", p->to_tag);
+		err |= benc_str(mb, "flags");
+		err |= benc_list_begin(mb);
+		err |= benc_str(mb, "add");
+		err |= benc_end(mb);
+	}
 	err |= benc_end(mb);
 	err = err ? ENOMEM : send_req(ms, reqp, mb, h, arg);
 	mem_deref(mb);

@@ -51,6 +51,7 @@ const char *rec_mstate_name(enum rec_mstate st)
 	case RM_REQUESTED: return "requested";
 	case RM_OFFERED:   return "offered";
 	case RM_STARTED:   return "started";
+	case RM_PAUSED:    return "paused";
 	case RM_REJECTED:  return "rejected";
 	case RM_STOPPED:   return "stopped";
 	case RM_FAILED:    return "failed";
@@ -93,30 +94,41 @@ bool rec_uri_valid(const char *uri)
 
 /* ---- events and endings ---- */
 
-static void mset(struct recording *rec, enum rec_medium m,
-		 enum rec_mstate st, const char *reason)
+/* Medium M of REC goes to ST; an event "recording.<medium>.<EVENT>" (NULL:
+ * the state's name) for every state but requested and offered. */
+void rec_mset(struct recording *rec, enum rec_medium m, enum rec_mstate st,
+	      const char *event, const char *reason)
 {
 	char type[48];
 
 	rec->mst[m] = st;
 	str_ncpy(rec->mreason[m], reason ? reason : "",
 		 sizeof(rec->mreason[m]));
-	if (st != RM_STARTED && st != RM_REJECTED && st != RM_STOPPED &&
-	    st != RM_FAILED)
+	if (st == RM_NONE || st == RM_REQUESTED || st == RM_OFFERED)
 		return;
+	if (!event)
+		event = rec_mstate_name(st);
 	log_info("rec: [%s] call %s: %s %s%s%s", rec->id, rec->call,
-		 medium_name[m], rec_mstate_name(st), reason ? ": " : "",
+		 medium_name[m], event, reason ? ": " : "",
 		 reason ? reason : "");
 	re_snprintf(type, sizeof(type), "recording.%s.%s", medium_name[m],
-		    rec_mstate_name(st));
+		    event);
 	if (rec->recs->eh)
 		rec->recs->eh(type, rec, m, reason, rec->recs->arg);
 }
 
-static bool mlive(enum rec_mstate st)
+static void mset(struct recording *rec, enum rec_medium m,
+		 enum rec_mstate st, const char *reason)
 {
-	return st == RM_REQUESTED || st == RM_OFFERED || st == RM_STARTED;
+	rec_mset(rec, m, st, NULL, reason);
 }
+
+bool rec_mlive(enum rec_mstate st)
+{
+	return st == RM_REQUESTED || st == RM_OFFERED || st == RM_STARTED ||
+	       st == RM_PAUSED;
+}
+
 
 /* Every medium still live gets .failed with REASON, audio first. */
 static void fail_all(struct recording *rec, const char *reason)
@@ -124,7 +136,7 @@ static void fail_all(struct recording *rec, const char *reason)
 	int m;
 
 	for (m = 0; m < REC_NMEDIA; m++)
-		if (mlive(rec->mst[m]))
+		if (rec_mlive(rec->mst[m]))
 			mset(rec, m, RM_FAILED, reason);
 }
 
@@ -136,6 +148,8 @@ static void rec_destructor(void *arg)
 	mem_deref(rec->ng);
 	mem_deref(rec->ss);
 	mem_deref(rec->body);
+	mem_deref(rec->offer);
+	mem_deref(rec->doc);
 }
 
 /* The one place a recording ends (see the banner). */
@@ -153,6 +167,9 @@ static void rec_end(struct recording *rec, const char *reason)
 	rec->ng = mem_deref(rec->ng);
 	rec->ss = mem_deref(rec->ss);
 	rec->body = mem_deref(rec->body);
+	rec->offer = mem_deref(rec->offer);
+	rec->doc = mem_deref(rec->doc);
+	rec->mod = RMOD_NONE;
 	rec->bc = NULL;
 	log_info("rec: [%s] recording of call %s ended: %s", rec->id,
 		 rec->call, reason);
@@ -162,7 +179,7 @@ static void rec_end(struct recording *rec, const char *reason)
 		mem_deref(list_head(&rs->ended)->data);
 }
 
-static void fail(struct recording *rec, const char *reason)
+void rec_fail(struct recording *rec, const char *reason)
 {
 	++rec->recs->n_failed;
 	srcsess_bye(rec->ss, reason);
@@ -182,6 +199,7 @@ static bool stream_accepted(const struct ngsub_result *r, unsigned label)
 	return false;
 }
 
+
 static void ans_resp(int err, const struct benc_node *reply, void *arg)
 {
 	struct recording *rec = arg;
@@ -194,7 +212,7 @@ static void ans_resp(int err, const struct benc_node *reply, void *arg)
 	rec->ng = mem_deref(rec->ng);
 	err = ngsub_answer_reply(err, reply, &r, why, sizeof(why));
 	if (err) {
-		fail(rec, why);
+		rec_fail(rec, why);
 		return;
 	}
 	for (i = 0; i < rec->nstreams; i++) {
@@ -231,8 +249,8 @@ static void ans_resp(int err, const struct benc_node *reply, void *arg)
 
 /* Why the recorder refused the port-0 m= lines of medium M: the line's
  * i= (media title) if it has one, else MSG's Reason or Warning text. */
-static void reject_reasons(struct recording *rec, const struct pl *sdp,
-			   const struct sip_msg *msg)
+void rec_reject_reasons(struct recording *rec, const struct pl *sdp,
+			const struct sip_msg *msg)
 {
 	const struct sip_hdr *h;
 	struct msdp *d = NULL;
@@ -300,20 +318,20 @@ static void answer_h(int err, const struct sip_msg *msg, const struct pl *sdp,
 			if (!try_recorder(rec))
 				return;
 		}
-		fail(rec, why);
+		rec_fail(rec, why);
 		return;
 	}
 	rec->answered = sipd_now_ms();
 	if (!sdp) {
-		fail(rec, "the recorder answered without SDP");
+		rec_fail(rec, "the recorder answered without SDP");
 		return;
 	}
-	reject_reasons(rec, sdp, msg);
+	rec_reject_reasons(rec, sdp, msg);
 	rec->state = REC_ANSWERING;
 	err = ngsub_answer(rec->ms, &rec->ng, rec->callid, rec->to_tag, sdp,
 			   ans_resp, rec);
 	if (err)
-		fail(rec, "cannot send subscribe answer to the media server");
+		rec_fail(rec, "cannot send subscribe answer to the media server");
 }
 
 static void close_h(const char *reason, void *arg)
@@ -349,75 +367,53 @@ static int try_recorder(struct recording *rec)
 	return err;
 }
 
-/* ---- the SIPREC body ---- */
+/* ---- the media server's offer ---- */
 
-static int body_build(struct recording *rec, const struct pl *sdp)
+/*
+ * Take the streams of a subscribe reply into REC: every label not known
+ * yet is appended (a flag-add reply repeats the old ones first), the
+ * party of each from its from-tag. 0, EPROTO (a stream of neither
+ * party), E2BIG.
+ */
+int rec_streams_take(struct recording *rec, const struct rec_stream *st,
+		     size_t n)
 {
-	const struct bcall *bc = rec->bc;
-	struct rsmw_doc *doc;
-	struct mbuf *meta = NULL;
-	struct pl metapl;
-	struct mpart_out parts[2];
-	size_t i;
-	int err;
+	size_t i, j;
 
-	doc = mem_zalloc(sizeof(*doc), NULL);
-	meta = mbuf_alloc(2048);
-	rec->body = mbuf_alloc(sdp->l + 4096);
-	if (!doc || !meta || !rec->body) {
-		err = ENOMEM;
-		goto out;
-	}
-	rsmw_newid(doc->group_id);
-	rsmw_newid(doc->session_id);
-	str_ncpy(doc->callid, rec->callid, sizeof(doc->callid));
-	doc->start = rec->created / 1000;
-	doc->nparts = 2;
-	for (i = 0; i < 2; i++) {
-		const struct bparty *bp = i ? &bc->callee : &bc->caller;
-		struct rsmw_party *rp = &doc->parts[i];
+	if (!rec->bc)
+		return EPROTO;
+	for (i = 0; i < n; i++) {
+		struct rec_stream s = st[i];
 
-		rsmw_newid(rp->id);
-		str_ncpy(rp->aor, bp->uri[0] ? bp->uri : "sip:unknown@invalid",
-			 sizeof(rp->aor));
-		str_ncpy(rp->name, bp->name, sizeof(rp->name));
-		str_ncpy(rp->dn, bp->user, sizeof(rp->dn));
-		rp->assoc = doc->start;
+		s.caller = !strcmp(s.from_tag, rec->bc->caller.tag);
+		if (!s.caller && strcmp(s.from_tag, rec->bc->callee.tag))
+			return EPROTO;
+		for (j = 0; j < rec->nstreams; j++)
+			if (rec->streams[j].label == s.label)
+				break;
+		if (j < rec->nstreams)
+			continue;
+		if (rec->nstreams >= REC_MAX_STREAMS)
+			return E2BIG;
+		s.st = RS_OFFERED;
+		rec->streams[rec->nstreams++] = s;
 	}
-	for (i = 0; i < rec->nstreams && i < RSMW_MAX_STREAMS; i++) {
-		struct rsmw_party *snd = &doc->parts[rec->streams[i].caller ?
-						     0 : 1];
-		struct rsmw_party *rcv = &doc->parts[rec->streams[i].caller ?
-						     1 : 0];
-
-		rsmw_newid(doc->streams[i].id);
-		re_snprintf(doc->streams[i].label,
-			    sizeof(doc->streams[i].label), "%u",
-			    rec->streams[i].label);
-		snd->send[snd->nsend++] = (uint8_t)i;
-		rcv->recv[rcv->nrecv++] = (uint8_t)i;
-		++doc->nstreams;
-	}
-	err = rsmw_write(meta, doc);
-	if (err)
-		goto out;
-	metapl.p = (const char *)meta->buf;
-	metapl.l = meta->end;
-	parts[0].ctype = "application/sdp";
-	parts[0].disp = NULL;
-	parts[0].body = sdp;
-	parts[1].ctype = "application/rs-metadata+xml";
-	parts[1].disp = "recording-session";
-	parts[1].body = &metapl;
-	multipart_boundary(rec->boundary, sizeof(rec->boundary));
-	err = multipart_write(rec->body, rec->boundary, parts, 2);
- out:
-	mem_deref(doc);
-	mem_deref(meta);
-	return err;
+	return 0;
 }
 
-/* ---- the media server's offer ---- */
+/* Keep the media server's offer SDP for the re-INVITEs. */
+static int offer_keep(struct recording *rec, const struct pl *sdp)
+{
+	struct mbuf *mb = mbuf_alloc(sdp->l + 1);
+
+	if (!mb || mbuf_write_pl(mb, sdp)) {
+		mem_deref(mb);
+		return ENOMEM;
+	}
+	mem_deref(rec->offer);
+	rec->offer = mb;
+	return 0;
+}
 
 static void sub_resp(int err, const struct benc_node *reply, void *arg)
 {
@@ -431,27 +427,22 @@ static void sub_resp(int err, const struct benc_node *reply, void *arg)
 	rec->ng = mem_deref(rec->ng);
 	err = ngsub_request_reply(err, reply, &o, why, sizeof(why));
 	if (err) {
-		fail(rec, why);
+		rec_fail(rec, why);
 		return;
 	}
 	/* from here on the subscription exists: rec_end unsubscribes */
 	(void)pl_strcpy(&o.to_tag, rec->to_tag, sizeof(rec->to_tag));
 	if (!rec->bc) {
-		fail(rec, "the call ended");
+		rec_fail(rec, "the call ended");
 		return;
 	}
-	for (i = 0; i < o.nstreams; i++) {
-		struct rec_stream *s = &o.streams[i];
-
-		s->caller = !strcmp(s->from_tag, rec->bc->caller.tag);
-		if (!s->caller && strcmp(s->from_tag, rec->bc->callee.tag)) {
-			fail(rec, "media server: a stream of an unknown party");
-			return;
-		}
-		++n[strcmp(s->type, "video") ? REC_AUDIO : REC_VIDEO];
+	if (rec_streams_take(rec, o.streams, o.nstreams)) {
+		rec_fail(rec, "media server: a stream of an unknown party");
+		return;
 	}
-	memcpy(rec->streams, o.streams, sizeof(rec->streams));
-	rec->nstreams = o.nstreams;
+	for (i = 0; i < rec->nstreams; i++)
+		++n[strcmp(rec->streams[i].type, "video") ? REC_AUDIO :
+		    REC_VIDEO];
 	for (m = 0; m < REC_NMEDIA; m++) {
 		if (rec->mst[m] != RM_REQUESTED)
 			continue;
@@ -461,16 +452,15 @@ static void sub_resp(int err, const struct benc_node *reply, void *arg)
 			mset(rec, m, RM_FAILED, m == REC_VIDEO ?
 			     "the call has no video" : "the call has no audio");
 	}
-	err = body_build(rec, &o.sdp);
-	if (err) {
-		fail(rec, "cannot write the SIPREC body");
+	if (offer_keep(rec, &o.sdp) || rec_body(rec, false)) {
+		rec_fail(rec, "cannot write the SIPREC body");
 		return;
 	}
 	if (try_recorder(rec)) {
 		char w[REC_REASON_MAX];
 		re_snprintf(w, sizeof(w), "cannot send the INVITE to %s",
 			    rec->recorders[rec->cur]);
-		fail(rec, w);
+		rec_fail(rec, w);
 	}
 }
 
@@ -505,6 +495,7 @@ int rec_start(struct recs *rs, struct bcall *call, bool video,
 	rec->bc = call;
 	rec->ms = bcall_mediasrv(call);
 	rec->video = video;
+	rec->timeout_ms = rs->timeout_ms;
 	rec->created = sipd_now_ms();
 	re_snprintf(rec->id, sizeof(rec->id), "r%llu-%llx",
 		    (unsigned long long)++rs->seq,
@@ -526,6 +517,7 @@ int rec_start(struct recs *rs, struct bcall *call, bool video,
 
 	tags[0] = call->caller.tag;
 	tags[1] = call->callee.tag;
+	memset(&p, 0, sizeof(p));
 	p.from_tags = tags;
 	p.ntags = 2;
 	p.callid = call->callid;
@@ -557,10 +549,10 @@ void rec_stop(struct recording *rec, const char *reason)
 		return;
 	srcsess_bye(rec->ss, reason);
 	for (m = 0; m < REC_NMEDIA; m++) {
-		if (rec->mst[m] == RM_STARTED) {
+		if (rec->mst[m] == RM_STARTED || rec->mst[m] == RM_PAUSED) {
 			mset(rec, m, RM_STOPPED, reason);
 		}
-		else if (mlive(rec->mst[m])) {
+		else if (rec_mlive(rec->mst[m])) {
 			re_snprintf(why, sizeof(why), "%s before the recorder "
 				    "answered", reason);
 			mset(rec, m, RM_STOPPED, why);
@@ -709,8 +701,11 @@ static int streams_json(struct re_printf *pf, const struct recording *rec)
  *    "siprec_call_id":"...","media_server":"127.0.0.1:2223",
  *    "to_tag":"tally-sub-...","audio":{"state":"started","reason":null,
  *    "labels":[1,3]},"video":{"state":"rejected","reason":"...",
- *    "labels":[2,4]},"streams":[...],"created":"...","answered":"...",
+ *    "labels":[2,4]},"streams":[...],"paused":false,"change":null,
+ *    "change_error":null,"created":"...","answered":"...",
  *    "ended":null,"reason":null}
+ * "change" is the change in flight ("pause", "resume", "add video", "drop
+ * video"), "change_error" why the last one was refused.
  */
 int rec_json(struct re_printf *pf, const struct recording *rec)
 {
@@ -734,6 +729,10 @@ int rec_json(struct re_printf *pf, const struct recording *rec)
 	err |= medium_json(pf, rec, REC_VIDEO);
 	err |= re_hprintf(pf, ",\"streams\":");
 	err |= streams_json(pf, rec);
+	err |= re_hprintf(pf, ",\"paused\":%s,\"change\":%H,"
+			  "\"change_error\":%H", rec->paused ? "true" : "false",
+			  api_jstr, rec_mod_name(rec->mod), api_jstr,
+			  rec->moderr[0] ? rec->moderr : NULL);
 	err |= re_hprintf(pf, ",\"created\":%H,\"answered\":%H,\"ended\":%H,"
 			  "\"reason\":%H}", api_jtime, &rec->created,
 			  api_jtime, &rec->answered, api_jtime, &rec->ended,

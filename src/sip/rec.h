@@ -29,13 +29,26 @@
  *   recording.audio.stopped.
  *
  * Per medium (audio, video) a recording has its own state:
- *   requested -> offered -> started -> stopped
+ *   requested -> offered -> started <-> paused
  *                        \-> rejected (every stream of it answered port 0)
- *   any state before stopped -> failed (recorder unreachable or refusing,
- *   media server error, the recorder ended the session)
+ *   started, paused -> stopped; any state before stopped -> failed
+ *   (recorder unreachable or refusing, media server error, the recorder
+ *   ended the session)
  * Every transition into started, rejected, stopped or failed is one event,
- * "recording.<medium>.<state>", audio's before video's, in order per
- * recording. A medium that was not requested has no state and no events.
+ * "recording.<medium>.<state>"; started -> paused is ".paused", paused ->
+ * started ".resumed". Audio's before video's, in order per recording. A
+ * medium that was not requested has no state and no events. Video added
+ * to a running recording (rec_media) goes offered -> started (or
+ * rejected, failed) again; dropped, it is stopped.
+ *
+ * Changes of a running recording (recmod.c) are re-INVITEs of the same
+ * SIPREC session, one at a time (rec->mod): pause and resume (every m=
+ * line a=inactive, then a=sendonly again), video added (ng "subscribe
+ * request" with flag add first: new m= lines after the old ones) or
+ * dropped (port 0 on its lines: RFC 3264 never removes a line). Each
+ * carries partial metadata (the same ids); the recorder's answer goes to
+ * the media server ("subscribe answer" again), whose reply says what is
+ * copied now, and only then come the events.
  */
 #ifndef TALLY_SIP_REC_H
 #define TALLY_SIP_REC_H
@@ -57,6 +70,7 @@ enum rec_mstate {
 	RM_REQUESTED,
 	RM_OFFERED,
 	RM_STARTED,
+	RM_PAUSED,                    /* started, paused by the API */
 	RM_REJECTED,
 	RM_STOPPED,
 	RM_FAILED,
@@ -80,8 +94,18 @@ struct rec_stream {
 	enum { RS_OFFERED = 0, RS_ACCEPTED, RS_REJECTED } st;
 };
 
+/* The change of a running recording in flight (one at a time). */
+enum rec_mod {
+	RMOD_NONE = 0,
+	RMOD_PAUSE,
+	RMOD_RESUME,
+	RMOD_VIDEO_ADD,               /* ng subscribe request (add), re-INVITE */
+	RMOD_VIDEO_DROP,
+};
+
 struct recs;
 struct srcsess;
+struct rsmw_doc;
 
 struct recording {
 	struct le le;                 /* in recs.active or recs.ended */
@@ -98,12 +122,21 @@ struct recording {
 	/* recorders to try, in order; cur is the one in use */
 	char recorders[REC_MAX_RECORDERS][REC_URI_MAX];
 	unsigned nrecorders, cur;
+	uint32_t timeout_ms;          /* for the recorder's answers */
 	char siprec_callid[128];      /* the SIPREC dialog's Call-ID */
 	char to_tag[64];              /* the subscription on the media server */
 	struct rec_stream streams[REC_MAX_STREAMS];
 	size_t nstreams;
-	struct mbuf *body;            /* the INVITE's multipart body */
+	struct mbuf *body;            /* the last (re-)INVITE's body */
 	char boundary[48];
+	struct mbuf *offer;           /* the media server's latest offer */
+	char origin[96];              /* "<user> <sess-id>" of our first o= */
+	uint32_t sdp_ver;             /* o= version of the last offer */
+	struct rsmw_doc *doc;         /* the session's metadata (same ids in
+				       * every partial update) */
+	bool paused;                  /* every line a=inactive */
+	enum rec_mod mod;             /* change in flight */
+	char moderr[REC_REASON_MAX];  /* why the last change failed, "" */
 	char reason[REC_REASON_MAX];  /* why it ended */
 	uint64_t created, answered, ended;   /* unix ms */
 	struct ngc_req *ng;
@@ -136,6 +169,15 @@ int  rec_start(struct recs *rs, struct bcall *call, bool video,
 	       const char *recorder, struct recording **recp);
 /* Stop REC (API): BYE, unsubscribe, .stopped events. */
 void rec_stop(struct recording *rec, const char *reason);
+/* recmod.c: changes of a running recording (see the banner). 0: the
+ * re-INVITE is on its way (events follow), or nothing to change (media
+ * as it is); ESRCH: REC has ended; EBUSY: not started yet or another
+ * change in flight; EALREADY: paused already (pause), not paused
+ * (resume); ENOMEM or a SIP errno. */
+int  rec_pause(struct recording *rec);
+int  rec_resume(struct recording *rec);
+int  rec_media(struct recording *rec, bool video);
+const char *rec_mod_name(enum rec_mod mod);
 struct recording *recs_find(const struct recs *rs, const char *id);
 struct recording *recs_find_call(const struct recs *rs, const char *call);
 const struct list *recs_active(const struct recs *rs);
@@ -152,6 +194,22 @@ int  rec_json(struct re_printf *pf, const struct recording *rec);
 /* Is URI usable as a recorder ("sip:" or "sips:", no blanks, <, >, ")? */
 bool rec_uri_valid(const char *uri);
 
+/* rec.c, for recmod.c: an event-emitting state change of medium M
+ * (EVENT: the event's last word, NULL: the state's name); the end of REC
+ * after a failure (BYE, .failed for every live medium); the session's
+ * body (offer rewritten as rec->paused and rec->video say, metadata
+ * complete or partial) into rec->body; the recorder's reasons for port-0
+ * lines into rec->mreason. */
+void rec_mset(struct recording *rec, enum rec_medium m, enum rec_mstate st,
+	      const char *event, const char *reason);
+void rec_fail(struct recording *rec, const char *reason);
+bool rec_mlive(enum rec_mstate st);
+int  rec_body(struct recording *rec, bool partial);
+void rec_reject_reasons(struct recording *rec, const struct pl *sdp,
+			const struct sip_msg *msg);
+int  rec_streams_take(struct recording *rec, const struct rec_stream *st,
+		      size_t n);
+
 /* ngsub.c: the ng subscription client (docs/ng.md) */
 struct ngsub_offer {
 	struct pl sdp;                /* the offer for the recorder */
@@ -162,13 +220,16 @@ struct ngsub_offer {
 /* Labels the media server accepted / rejected. */
 struct ngsub_result {
 	unsigned accepted[REC_MAX_STREAMS], rejected[REC_MAX_STREAMS];
-	size_t naccepted, nrejected;
+	unsigned inactive[REC_MAX_STREAMS];   /* accepted, paused */
+	size_t naccepted, nrejected, ninactive;
 };
 struct ngsub_req_params {
 	const char *callid;
 	const char *const *from_tags;
 	size_t ntags;
 	const char *media;            /* "audio", "audio+video" */
+	const char *to_tag;           /* NULL, or extend that subscription
+				       * (flag add) */
 };
 int  ngsub_request(struct mediasrv *ms, struct ngc_req **reqp,
 		   const struct ngsub_req_params *p, ngc_resp_h *h, void *arg);
@@ -206,6 +267,9 @@ bool srcsess_match(const struct srcsess *ss, const struct sip_msg *msg);
 void srcsess_request(struct srcsess *ss, const struct sip_msg *msg);
 void srcsess_response(struct srcsess *ss, const struct sip_msg *msg);
 bool srcsess_is_tcp(const struct srcsess *ss);
+int  srcsess_modify(struct srcsess *ss, const char *boundary,
+		    const struct mbuf *body, uint32_t timeout_ms,
+		    srcsess_answer_h *mh);
 
 /* events.c */
 void api_rec_event(const char *type, const struct recording *rec,

@@ -12,6 +12,12 @@
  *     Content-Type: multipart/mixed;boundary=tally-...
  *                                              <---- 200 OK (SDP answer)
  *   ACK                                         ---->
+ *   INVITE (re-INVITE: pause = every m= line     ---->
+ *     a=inactive, resume = a=sendonly again, a
+ *     medium added or dropped = port 0; metadata
+ *     datamode partial)
+ *                                              <---- 200 OK (SDP answer)
+ *   ACK                                         ---->
  *   ...                                         <---- BYE (then 200 from us)
  *   BYE (Reason: SIP;cause=200;text="...")     ---->
  *
@@ -54,6 +60,9 @@ struct srcsess {
 	struct tmr tmr;
 	enum sip_transp tp;
 	uint32_t inv_cseq;
+	struct sip_request *mreq;     /* a re-INVITE while unanswered */
+	uint32_t mod_cseq;
+	srcsess_answer_h *mh;         /* its answer handler */
 	bool established;             /* 2xx received and ACKed */
 	bool byed;                    /* BYE sent or received */
 	char uri[REC_URI_MAX + 16];
@@ -71,6 +80,7 @@ static void destructor(void *arg)
 	/* an INVITE still pending: libre CANCELs it once it got a
 	 * provisional answer, and absorbs the rest */
 	ss->req = mem_deref(ss->req);
+	ss->mreq = mem_deref(ss->mreq);
 	mem_deref(ss->dlg);
 }
 
@@ -81,10 +91,10 @@ static int contact_src(struct re_printf *pf, const enum sip_transp *tp)
 			  *tp == SIP_TRANSP_TCP ? ";transport=tcp" : "");
 }
 
-static void ack_send(struct srcsess *ss)
+static void ack_send(struct srcsess *ss, uint32_t cseq)
 {
 	(void)sip_drequestf(NULL, ss->sip, false, "ACK", ss->dlg,
-			    ss->inv_cseq, NULL, NULL, NULL, NULL,
+			    cseq, NULL, NULL, NULL, NULL,
 			    "%HContent-Length: 0\r\n\r\n", contact_src,
 			    &ss->tp);
 }
@@ -150,7 +160,7 @@ static void invite_resp(int err, const struct sip_msg *msg, void *arg)
 		}
 		ss->established = true;
 	}
-	ack_send(ss);
+	ack_send(ss, ss->inv_cseq);
 	has_sdp = answer_sdp(msg, &sdp);
 	ss->ah(0, msg, has_sdp ? &sdp : NULL, ss->arg);
 }
@@ -161,6 +171,11 @@ static void timeout_h(void *arg)
 
 	log_info("rec: [%s] no final answer from %s: giving up", ss->logid,
 		 ss->uri);
+	if (ss->mreq) {
+		ss->mreq = mem_deref(ss->mreq);
+		ss->mh(ETIMEDOUT, NULL, NULL, ss->arg);
+		return;
+	}
 	ss->req = mem_deref(ss->req);
 	ss->ah(ETIMEDOUT, NULL, NULL, ss->arg);
 }
@@ -266,6 +281,76 @@ int srcsess_connect(struct srcsess **ssp, const struct srcsess_params *p,
 	return err;
 }
 
+static void modify_resp(int err, const struct sip_msg *msg, void *arg)
+{
+	struct srcsess *ss = arg;
+	struct pl sdp;
+	bool has_sdp;
+
+	if (!err && msg && msg->scode < 200)
+		return;
+	tmr_cancel(&ss->tmr);
+	/* libre has cleared ss->mreq for a final answer */
+	if (err || !msg) {
+		log_info("rec: [%s] re-INVITE to %s failed: %s", ss->logid,
+			 ss->uri, strerror(err ? err : EPROTO));
+		ss->mh(err ? err : EPROTO, NULL, NULL, ss->arg);
+		return;
+	}
+	if (msg->scode >= 300) {
+		log_info("rec: [%s] recorder %s answered the re-INVITE %u "
+			 "%.*s", ss->logid, ss->uri, msg->scode,
+			 (int)msg->reason.l, msg->reason.p);
+		ss->mh(0, msg, NULL, ss->arg);
+		return;
+	}
+	ack_send(ss, ss->mod_cseq);
+	has_sdp = answer_sdp(msg, &sdp);
+	ss->mh(0, msg, has_sdp ? &sdp : NULL, ss->arg);
+}
+
+/*
+ * A re-INVITE in the established session (RFC 7866 s8: pause, resume,
+ * media added or dropped, metadata updated) with BODY (multipart/mixed,
+ * BOUNDARY). MH runs once with the final answer (a 2xx ACKed already,
+ * SDP its SDP) or an error (ETIMEDOUT after TIMEOUT_MS, 0: libre's);
+ * not after the session is derefed. Returns 0, EINVAL (no dialog yet or
+ * BYE sent), EALREADY (a re-INVITE is pending), or a SIP errno (MH is
+ * then not called).
+ */
+int srcsess_modify(struct srcsess *ss, const char *boundary,
+		   const struct mbuf *body, uint32_t timeout_ms,
+		   srcsess_answer_h *mh)
+{
+	int err;
+
+	if (!ss || !boundary || !body || !mh || !ss->established ||
+	    ss->byed)
+		return EINVAL;
+	if (ss->mreq || ss->req)
+		return EALREADY;
+	ss->mh = mh;
+	ss->mod_cseq = sip_dialog_lseq(ss->dlg);
+	err = sip_drequestf(&ss->mreq, ss->sip, true, "INVITE", ss->dlg, 0,
+			    NULL, NULL, modify_resp, ss,
+			    "%H"
+			    "Require: siprec\r\n"
+			    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
+			    "Accept: application/sdp, "
+			    "application/rs-metadata+xml\r\n"
+			    "Content-Type: multipart/mixed;boundary=%s\r\n"
+			    "Content-Length: %zu\r\n\r\n%b",
+			    contact_src, &ss->tp, boundary, body->end,
+			    body->buf, body->end);
+	if (err)
+		return err;
+	if (timeout_ms)
+		tmr_start(&ss->tmr, timeout_ms, timeout_h, ss);
+	log_info("rec: [%s] re-INVITE to %s (%zu-byte body)", ss->logid,
+		 ss->uri, body->end);
+	return 0;
+}
+
 /* End the session with BYE (REASON in a Reason header) if its dialog is
  * up and nobody sent BYE yet. No answer is waited for. */
 void srcsess_bye(struct srcsess *ss, const char *reason)
@@ -334,9 +419,10 @@ void srcsess_request(struct srcsess *ss, const struct sip_msg *msg)
  * lost (UDP), send it again. */
 void srcsess_response(struct srcsess *ss, const struct sip_msg *msg)
 {
-	if (!ss->established || msg->cseq.num != ss->inv_cseq ||
+	if (!ss->established || (msg->cseq.num != ss->inv_cseq &&
+				 msg->cseq.num != ss->mod_cseq) ||
 	    msg->scode < 200 || msg->scode >= 300 ||
 	    pl_strcmp(&msg->callid, sip_dialog_callid(ss->dlg)))
 		return;
-	ack_send(ss);
+	ack_send(ss, msg->cseq.num);
 }

@@ -29,3 +29,7 @@ tally_pytest(sip_record sip_record.py 180)
 # events` lines, API errors as exit 1, usage errors as exit 2) against the
 # real tally-sip, tally-media and two tally-recorders (one audio-only)
 tally_pytest(ctl_record ctl_record.py 120)
+# issue 11, second slice: changes of a running recording (pause/resume,
+# video added and dropped in the same SIPREC session) against the real
+# tally-media and tally-recorder; the pause is silence of its length
+tally_pytest(sip_record2 sip_record2.py 120)

@@ -102,6 +102,24 @@ void rec_stop(struct recording *rec, const char *reason)
 	(void)rec; (void)reason;
 }
 
+int rec_pause(struct recording *rec)
+{
+	(void)rec;
+	return ENOSYS;
+}
+
+int rec_resume(struct recording *rec)
+{
+	(void)rec;
+	return ENOSYS;
+}
+
+int rec_media(struct recording *rec, bool video)
+{
+	(void)rec; (void)video;
+	return ENOSYS;
+}
+
 /* ---- fixture ---- */
 
 static const char TOKEN[] = "t0ken-xyz";
