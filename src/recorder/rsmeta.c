@@ -57,6 +57,26 @@
  * and disassociates him from session hVpd..: Bob left at
  * 2010-12-16T23:41:07Z, his stream lists and Paul unchanged.
  *
+ * The draft form (draft-ietf-siprec-metadata before RFC 7865, still sent
+ * by AudioCodes Mediant, Oracle/Acme Packet and BroadWorks SRCs) is read
+ * too: namespace urn:ietf:params:xml:ns:recording (no ":1"), ids in an `id`
+ * attribute (session, participant, stream), a stream's session in
+ * `session`, and a participant's <send>/<recv> inside <participant> (each
+ * the stream id as text, or in an <id> child) with its session in a
+ * `session` attribute. For example (AudioCodes 7.40A, abridged):
+ *
+ *   <recording xmlns="urn:ietf:params:xml:ns:recording">
+ *     <session id="0000-0000-0000-0000-f5be9a848c0c5be5">...</session>
+ *     <participant id="+14158536006" session="0000-...-f5be9a848c0c5be5">
+ *       <nameID aor="+14158536006@10.0.0.1"><name>+14158536006</name>
+ *       </nameID><send>1000000000000001</send><recv>...</recv>
+ *     </participant>
+ *     <stream id="1000000000000001" session="0000-..."><label>1</label>
+ *     </stream> ...
+ *
+ * reads as participant "+14158536006" associated with that session,
+ * sending the stream labelled 1. The RFC names win where both are given.
+ *
  * Limits (EBADMSG with a reason): 256 KiB per document; no DTD (this also
  * rules out entity expansion); ids under SF_ID_MAX bytes without blanks or
  * control characters; at most SF_PARTS_MAX participants, 2*SF_STREAMS_MAX
@@ -80,6 +100,8 @@ enum {
 };
 
 static const char rec_ns[] = "urn:ietf:params:xml:ns:recording:1";
+/* the draft form's namespace (see the top of this file) */
+static const char rec_ns_draft[] = "urn:ietf:params:xml:ns:recording";
 
 /* one document being applied to a working copy of the model */
 struct apply {
@@ -178,7 +200,8 @@ static bool rec_elem(const xmlNode *n, const char *name)
 	if (!n || n->type != XML_ELEMENT_NODE || !n->name)
 		return false;
 	if (n->ns && (!n->ns->href ||
-		      strcmp((const char *)n->ns->href, rec_ns)))
+		      (strcmp((const char *)n->ns->href, rec_ns) &&
+		       strcmp((const char *)n->ns->href, rec_ns_draft))))
 		return false;
 
 	return strcmp((const char *)n->name, name) == 0;
@@ -246,11 +269,21 @@ static int id_attr(const xmlNode *n, const char *attr, char *buf)
 	return err ? err : id_check(buf);
 }
 
-/* A required id attribute; MISSING is the reason if it is absent. */
+/* ATTR, else the draft form's name DRAFT for it (see the top). */
+static int id_attr2(const xmlNode *n, const char *attr, const char *draft,
+		    char *buf)
+{
+	int err = id_attr(n, attr, buf);
+
+	return err == ENOENT ? id_attr(n, draft, buf) : err;
+}
+
+/* A required id attribute (ATTR, or the draft form's "id"); MISSING is
+ * the reason if it is absent. */
 static int need_id(struct apply *a, const xmlNode *n, const char *attr,
 		   char *buf, const char *missing)
 {
-	int err = id_attr(n, attr, buf);
+	int err = id_attr2(n, attr, "id", buf);
 
 	if (err == ENOENT)
 		a->why = missing;
@@ -341,6 +374,135 @@ static int do_session(struct apply *a, const xmlNode *n)
 	return 0;
 }
 
+/* P is (again) in session SESS: associated, not left. */
+static int part_join(struct apply *a, struct rsm_participant *p,
+		     const char *sess)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsessions; i++) {
+		if (!strcmp(p->sessions[i], sess))
+			break;
+	}
+	if (i == p->nsessions) {
+		if (p->nsessions >= SF_REFS_MAX) {
+			a->why = "metadata: too many sessions for a "
+				"participant";
+			return EBADMSG;
+		}
+		str_copy(p->sessions[p->nsessions], SF_ID_MAX, sess);
+		p->nsessions++;
+	}
+	p->left = false;
+	p->left_time[0] = '\0';
+	return 0;
+}
+
+static bool ref_has(char (*refs)[SF_ID_MAX], size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!strcmp(refs[i], id))
+			return true;
+	}
+
+	return false;
+}
+
+static void ref_remove(char (*refs)[SF_ID_MAX], size_t *n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp(refs[i], id))
+			continue;
+		if (i + 1 < *n)
+			memmove(refs[i], refs[i + 1],
+				(*n - i - 1) * SF_ID_MAX);
+		memset(refs[--(*n)], 0, SF_ID_MAX);
+		return;
+	}
+}
+
+/* The stream ids in N's <send> and <recv> children (the text, or the
+ * draft form's <id> child), each list without repeats. SEND and RECV are
+ * zeroed first (no stack garbage in the model: two equal histories give
+ * byte-equal models). */
+struct refs {
+	char send[SF_REFS_MAX][SF_ID_MAX], recv[SF_REFS_MAX][SF_ID_MAX];
+	size_t nsend, nrecv;
+};
+
+static int read_refs(struct apply *a, const xmlNode *n, struct refs *r)
+{
+	char ref[SF_ID_MAX];
+	const xmlNode *c, *id;
+
+	memset(r, 0, sizeof(*r));
+	for (c = n->children; c; c = c->next) {
+		bool is_send = rec_elem(c, "send");
+		char (*refs)[SF_ID_MAX] = is_send ? r->send : r->recv;
+		size_t *nrefs = is_send ? &r->nsend : &r->nrecv;
+
+		if (!is_send && !rec_elem(c, "recv"))
+			continue;
+
+		id = rec_child(c, "id");
+		if (node_text(id ? id : c, ref, sizeof(ref), false) ||
+		    id_check(ref)) {
+			a->why = "metadata: bad stream reference";
+			return EBADMSG;
+		}
+		if (ref_has(refs, *nrefs, ref))
+			continue;
+		if (*nrefs >= SF_REFS_MAX) {
+			a->why = "metadata: too many streams for a "
+				"participant";
+			return EBADMSG;
+		}
+		str_copy(refs[(*nrefs)++], SF_ID_MAX, ref);
+	}
+
+	return 0;
+}
+
+/* P's whole current stream association is R. */
+static void refs_set(struct rsm_participant *p, const struct refs *r)
+{
+	memcpy(p->send, r->send, sizeof(r->send));
+	p->nsend = r->nsend;
+	memcpy(p->recv, r->recv, sizeof(r->recv));
+	p->nrecv = r->nrecv;
+}
+
+/* The draft form's associations inside <participant>: its `session`
+ * attribute joins it to that session; <send>/<recv> children, if any, are
+ * its whole stream association (as a participantstreamassoc would be). */
+static int draft_assocs(struct apply *a, const xmlNode *n,
+			struct rsm_participant *p)
+{
+	char sess[SF_ID_MAX];
+	struct refs r;
+	int err;
+
+	err = id_attr(n, "session", sess);
+	if (err != ENOENT) {
+		if (err) {
+			a->why = "metadata: bad id";
+			return EBADMSG;
+		}
+		if (part_join(a, p, sess))
+			return EBADMSG;
+	}
+	if (!rec_child(n, "send") && !rec_child(n, "recv"))
+		return 0;
+	if (read_refs(a, n, &r))
+		return EBADMSG;
+	refs_set(p, &r);
+	return 0;
+}
+
 static int do_participant(struct apply *a, const xmlNode *n)
 {
 	struct rsm_participant *p;
@@ -354,6 +516,9 @@ static int do_participant(struct apply *a, const xmlNode *n)
 
 	p = part_get(a, pid);
 	if (!p)
+		return EBADMSG;
+
+	if (draft_assocs(a, n, p))
 		return EBADMSG;
 
 	nid = rec_child(n, "nameID");
@@ -396,7 +561,7 @@ static int do_stream(struct apply *a, const xmlNode *n)
 		str_copy(s->id, sizeof(s->id), sid);
 	}
 
-	err = id_attr(n, "session_id", sess);
+	err = id_attr2(n, "session_id", "session", sess);
 	if (!err) {
 		str_copy(s->session, sizeof(s->session), sess);
 	}
@@ -439,123 +604,53 @@ static int do_sessassoc(struct apply *a, const xmlNode *n)
 	if (!p)
 		return EBADMSG;
 
+	dis = rec_child(n, "disassociate-time");
+	if (!dis)
+		return part_join(a, p, sess);
+
 	for (i = 0; i < p->nsessions; i++) {
 		if (!strcmp(p->sessions[i], sess))
 			break;
 	}
-
-	dis = rec_child(n, "disassociate-time");
-	if (dis) {
-		if (i + 1 < p->nsessions)
-			memmove(p->sessions[i], p->sessions[i + 1],
-				(p->nsessions - i - 1) * SF_ID_MAX);
-		if (i < p->nsessions)
-			memset(p->sessions[--p->nsessions], 0, SF_ID_MAX);
-		if (!p->nsessions) {
-			p->left = true;
-			(void)node_text(dis, p->left_time,
-					sizeof(p->left_time), true);
-		}
-		return 0;
+	if (i + 1 < p->nsessions)
+		memmove(p->sessions[i], p->sessions[i + 1],
+			(p->nsessions - i - 1) * SF_ID_MAX);
+	if (i < p->nsessions)
+		memset(p->sessions[--p->nsessions], 0, SF_ID_MAX);
+	if (!p->nsessions) {
+		p->left = true;
+		(void)node_text(dis, p->left_time, sizeof(p->left_time), true);
 	}
-
-	if (i == p->nsessions) {
-		if (p->nsessions >= SF_REFS_MAX) {
-			a->why = "metadata: too many sessions for a "
-				"participant";
-			return EBADMSG;
-		}
-		str_copy(p->sessions[p->nsessions], SF_ID_MAX, sess);
-		p->nsessions++;
-	}
-	p->left = false;
-	p->left_time[0] = '\0';
 	return 0;
-}
-
-static bool ref_has(char (*refs)[SF_ID_MAX], size_t n, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (!strcmp(refs[i], id))
-			return true;
-	}
-
-	return false;
-}
-
-static void ref_remove(char (*refs)[SF_ID_MAX], size_t *n, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < *n; i++) {
-		if (strcmp(refs[i], id))
-			continue;
-		if (i + 1 < *n)
-			memmove(refs[i], refs[i + 1],
-				(*n - i - 1) * SF_ID_MAX);
-		memset(refs[--(*n)], 0, SF_ID_MAX);
-		return;
-	}
 }
 
 static int do_streamassoc(struct apply *a, const xmlNode *n)
 {
 	struct rsm_participant *p;
-	char send[SF_REFS_MAX][SF_ID_MAX], recv[SF_REFS_MAX][SF_ID_MAX];
-	size_t nsend = 0, nrecv = 0, i;
-	char pid[SF_ID_MAX], ref[SF_ID_MAX];
-	const xmlNode *c;
+	struct refs r;
+	char pid[SF_ID_MAX];
+	size_t i;
 
 	if (need_id(a, n, "participant_id", pid,
 		    "metadata: participantstreamassoc without "
 		    "participant_id"))
 		return EBADMSG;
-
-	/* whole arrays are copied: no stack garbage in the model, so two
-	 * equal histories give byte-equal models */
-	memset(send, 0, sizeof(send));
-	memset(recv, 0, sizeof(recv));
-
-	for (c = n->children; c; c = c->next) {
-		bool is_send = rec_elem(c, "send");
-		char (*refs)[SF_ID_MAX] = is_send ? send : recv;
-		size_t *nrefs = is_send ? &nsend : &nrecv;
-
-		if (!is_send && !rec_elem(c, "recv"))
-			continue;
-
-		if (node_text(c, ref, sizeof(ref), false) || id_check(ref)) {
-			a->why = "metadata: bad stream reference";
-			return EBADMSG;
-		}
-		if (ref_has(refs, *nrefs, ref))
-			continue;
-		if (*nrefs >= SF_REFS_MAX) {
-			a->why = "metadata: too many streams for a "
-				"participant";
-			return EBADMSG;
-		}
-		str_copy(refs[(*nrefs)++], SF_ID_MAX, ref);
-	}
+	if (read_refs(a, n, &r))
+		return EBADMSG;
 
 	p = part_get(a, pid);
 	if (!p)
 		return EBADMSG;
 
 	if (rec_child(n, "disassociate-time")) {
-		for (i = 0; i < nsend; i++)
-			ref_remove(p->send, &p->nsend, send[i]);
-		for (i = 0; i < nrecv; i++)
-			ref_remove(p->recv, &p->nrecv, recv[i]);
+		for (i = 0; i < r.nsend; i++)
+			ref_remove(p->send, &p->nsend, r.send[i]);
+		for (i = 0; i < r.nrecv; i++)
+			ref_remove(p->recv, &p->nrecv, r.recv[i]);
 		return 0;
 	}
 
-	memcpy(p->send, send, sizeof(send));
-	p->nsend = nsend;
-	memcpy(p->recv, recv, sizeof(recv));
-	p->nrecv = nrecv;
+	refs_set(p, &r);
 	return 0;
 }
 

@@ -8,8 +8,10 @@
    s=SBC-Call with a session-level c=, two m=audio lines labelled 1 and 2,
    an application/rs-metadata part with Content-Disposition
    recording-session). tests/data/recorder/audiocodes-7.40a-invite.sip
-   is that INVITE (addresses rewritten to 127.0.0.1, metadata in RFC 7865
-   form; the trace's metadata part is not reproduced). With the default
+   is that INVITE (addresses rewritten to 127.0.0.1; its metadata is in the
+   pre-RFC 7865 draft form AudioCodes sends, as in the same firmware's
+   trace in rtpengine issue 1779: namespace without ":1", ids in `id`,
+   send/recv inside <participant>, ac: vendor elements). With the default
    strict-siprec = no: 200, a recording with both streams and the two
    participants, status daemon.sip.no_require_siprec counts it, and a second
    INVITE from the same source is recorded without a second warning line.

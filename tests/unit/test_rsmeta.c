@@ -993,6 +993,94 @@ static void test_namespaces(void **state)
 	free(r);
 }
 
+/* The draft form (pre-RFC 7865) real SBCs still send: AudioCodes Mediant
+ * 7.40A (ids in `id`, the draft namespace, send/recv inside participant),
+ * BroadWorks (send/recv holding an <id> child, urn:uuid ids). */
+static void test_draft_form(void **state)
+{
+	struct rsmeta *r = calloc(1, sizeof(*r));
+	const char *why = "x";
+	const char *labels[] = {"1", "2"};
+	(void)state;
+
+	assert_non_null(r);
+	assert_int_equal(0, apply_str(r,
+		"<?xml version='1.0' encoding='UTF-8'?>"
+		"<recording xmlns='urn:ietf:params:xml:ns:recording'"
+		" xmlns:ac='http://AudioCodes'>"
+		"<datamode>complete</datamode>"
+		"<group id='00000000-0000-00d7-2bb4-1f0000134ba8'>"
+		"<associate-time>2023-12-27T03:44:59</associate-time></group>"
+		"<session id='0000-0000-0000-0000-f5be9a848c0c5be5'>"
+		"<group-ref>00000000-0000-00d7-2bb4-1f0000134ba8</group-ref>"
+		"<associate-time>2023-12-27T03:44:59</associate-time></session>"
+		"<participant id='+14158536006'"
+		" session='0000-0000-0000-0000-f5be9a848c0c5be5'>"
+		"<nameID aor='+14158536006@10.0.0.1'><name>+14158536006</name>"
+		"</nameID><associate-time>2023-12-27T03:44:59</associate-time>"
+		"<send>1000000000000001</send><recv>1000000000000002</recv>"
+		"<ac:role>caller</ac:role></participant>"
+		"<participant id='+14155550100'"
+		" session='0000-0000-0000-0000-f5be9a848c0c5be5'>"
+		"<nameID aor='+14155550100@10.0.0.1'/>"
+		"<send>1000000000000002</send><recv>1000000000000001</recv>"
+		"</participant>"
+		"<stream id='1000000000000001'"
+		" session='0000-0000-0000-0000-f5be9a848c0c5be5'>"
+		"<label>1</label><mode>separate</mode></stream>"
+		"<stream id='1000000000000002'"
+		" session='0000-0000-0000-0000-f5be9a848c0c5be5'>"
+		"<label>2</label><mode>separate</mode></stream>"
+		"</recording>", &why));
+	assert_null(why);
+	assert_string_equal(r->session_id, "0000-0000-0000-0000-f5be9a848c0c5be5");
+	assert_int_equal(2, r->nparts);
+	assert_string_equal(r->parts[0].id, "+14158536006");
+	assert_string_equal(r->parts[0].aor, "+14158536006@10.0.0.1");
+	assert_string_equal(r->parts[0].name, "+14158536006");
+	assert_int_equal(1, r->parts[0].nsessions);
+	assert_false(r->parts[0].left);
+	assert_int_equal(1, r->parts[0].nsend);
+	assert_string_equal(rsmeta_label(r, r->parts[0].send[0]), "1");
+	assert_string_equal(rsmeta_label(r, r->parts[0].recv[0]), "2");
+	assert_string_equal(rsmeta_label(r, r->parts[1].send[0]), "2");
+	assert_string_equal(r->streams[0].session,
+			    "0000-0000-0000-0000-f5be9a848c0c5be5");
+	assert_int_equal(0, rsmeta_check(r, labels, 2, &why));
+
+	/* BroadWorks: the stream id in an <id> child of send/recv */
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(0, apply_str(r,
+		"<recording xmlns='urn:ietf:params:xml:ns:recording'>"
+		"<datamode>complete</datamode>"
+		"<session id='urn:uuid:a25b7cce-418a-48c9-ad2c-1837820a1882'/>"
+		"<participant id='urn:uuid:p1'"
+		" session='urn:uuid:a25b7cce-418a-48c9-ad2c-1837820a1882'>"
+		"<nameID aor='sip:+33123456788@11.abc'/>"
+		"<send><id>urn:uuid:2eef2741-4b79-4542-ba22-3fcbc8b88ec3</id></send>"
+		"</participant>"
+		"<stream id='urn:uuid:2eef2741-4b79-4542-ba22-3fcbc8b88ec3'"
+		" session='urn:uuid:a25b7cce-418a-48c9-ad2c-1837820a1882'>"
+		"<label>1</label><mode>separate</mode></stream>"
+		"</recording>", &why));
+	assert_int_equal(1, r->parts[0].nsend);
+	assert_string_equal(rsmeta_label(r, r->parts[0].send[0]), "1");
+
+	/* the RFC name wins where a document gives both */
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(0, apply_str(r,
+		"<recording xmlns='urn:ietf:params:xml:ns:recording:1'>"
+		"<participant participant_id='rfc' id='draft'/></recording>",
+		&why));
+	assert_string_equal(r->parts[0].id, "rfc");
+
+	/* a draft-form participant with a bad session reference */
+	expect_bad(r, "<recording xmlns='urn:ietf:params:xml:ns:recording'>"
+		   "<participant id='p' session='has space'/></recording>",
+		   "metadata: bad id");
+	free(r);
+}
+
 static void test_malformed(void **state)
 {
 	struct rsmeta *r = calloc(1, sizeof(*r));
@@ -1462,6 +1550,7 @@ int main(void)
 		cmocka_unit_test(test_rfc8068_details),
 		cmocka_unit_test(test_all_files_covered),
 		cmocka_unit_test(test_namespaces),
+		cmocka_unit_test(test_draft_form),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_dtd_refused),
 		cmocka_unit_test(test_datamode),
