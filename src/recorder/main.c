@@ -82,7 +82,7 @@ static int status_print(struct re_printf *pf, void *arg)
 	rxworker_stats(d.rx, &rx);
 	return re_hprintf(pf,
 		"{\"sessions\":%u,\"max_sessions\":%u,\"ports_free\":%u,"
-		"\"finalize_pending\":%u,"
+		"\"ports_busy\":%llu,\"finalize_pending\":%u,"
 		"\"sip\":{\"invites\":%llu,\"accepted\":%llu,\"rejected\":%llu,"
 		"\"reinvites\":%llu,\"byes\":%llu,\"bad_requests\":%llu,"
 		"\"undecodable\":%llu,\"no_require_siprec\":%llu},"
@@ -93,7 +93,7 @@ static int status_print(struct re_printf *pf, void *arg)
 		"\"paused\":%llu,\"garbage\":%llu,\"pli_sent\":%llu,"
 		"\"streams\":%llu,\"captures\":%llu}}",
 		d.nsess, d.conf.max_sessions, rxports_free(d.ports),
-		finq_pending(d.fq),
+		(unsigned long long)rxports_busy(d.ports), finq_pending(d.fq),
 		(unsigned long long)d.st.invites,
 		(unsigned long long)d.st.accepted,
 		(unsigned long long)d.st.rejected,
@@ -165,6 +165,7 @@ static int start(void)
 			    (uint16_t)d.conf.port_max);
 	if (err)
 		return err;
+	rxports_probe(d.ports, &d.media_addr);
 	err = hash_alloc(&d.sessions, 1024);
 	if (err)
 		return err;

@@ -78,6 +78,11 @@ struct rxports;
 int  rxports_alloc(struct rxports **pp, uint16_t min, uint16_t max);
 /* Reserve N consecutive even-aligned ports; *BASE is the first. ENOSPC. */
 int  rxports_get(struct rxports *p, unsigned n, uint16_t *base);
+/* Streams bind on ADDR: rxports_get() passes over blocks with a port
+ * another program holds (probed by bind). */
+void rxports_probe(struct rxports *p, const struct sa *addr);
+/* Blocks passed over so far because a port was in use. */
+uint64_t rxports_busy(const struct rxports *p);
 void rxports_put(struct rxports *p, uint16_t base, unsigned n);
 unsigned rxports_free(const struct rxports *p);
 

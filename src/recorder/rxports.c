@@ -8,10 +8,23 @@
  * A bitmap of pairs; allocation is first-fit from a rotating cursor so
  * a port just released is not reused at once (late packets of the old
  * session would land in the new one).
+ *
+ * The bitmap only knows our own sessions. Another program on the machine
+ * may hold a port of the range (a softphone, a benchmark with thousands of
+ * sockets), and the receive thread's bind would then fail after the
+ * session was accepted: a 500. With a probe address set
+ * (rxports_probe()), a candidate block is first bound port by port and
+ * closed again; a block with a port in use is passed over (counted in
+ * busy) for the next one. A program could still take a port between the
+ * probe and the bind: that one session then fails as before.
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include "recd.h"
+
+enum { PROBE_MAX = 64 };   /* blocks probed per request at the most */
 
 struct rxports {
 	uint16_t min;            /* even */
@@ -19,6 +32,8 @@ struct rxports {
 	unsigned cursor;
 	unsigned nfree;
 	uint8_t *used;           /* one byte per pair */
+	struct sa probe;         /* where the streams bind; unset: no probe */
+	uint64_t busy;           /* blocks passed over: a port was in use */
 };
 
 static void destructor(void *arg)
@@ -51,9 +66,41 @@ int rxports_alloc(struct rxports **pp, uint16_t min, uint16_t max)
 	return 0;
 }
 
+void rxports_probe(struct rxports *p, const struct sa *addr)
+{
+	if (p && addr)
+		p->probe = *addr;
+}
+
+uint64_t rxports_busy(const struct rxports *p)
+{
+	return p ? p->busy : 0;
+}
+
+/* Can every port of pairs START..START+N-1 be bound now? */
+static bool block_bindable(const struct rxports *p, unsigned start, unsigned n)
+{
+	unsigned k;
+
+	for (k = 0; k < 2 * n; k++) {
+		struct sa a = p->probe;
+		int fd = socket(sa_af(&a), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		bool ok;
+
+		if (fd < 0)
+			return true;     /* cannot tell: let the bind say */
+		sa_set_port(&a, (uint16_t)(p->min + 2 * start + k));
+		ok = bind(fd, &a.u.sa, a.len) == 0;
+		close(fd);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 int rxports_get(struct rxports *p, unsigned n, uint16_t *base)
 {
-	unsigned tries, i;
+	unsigned tries, i, probed = 0;
 
 	if (!n || n > p->npairs)
 		return EINVAL;
@@ -66,6 +113,13 @@ int rxports_get(struct rxports *p, unsigned n, uint16_t *base)
 			;
 		if (i < n)
 			continue;
+		if (sa_isset(&p->probe, SA_ADDR) &&
+		    !block_bindable(p, start, n)) {
+			++p->busy;
+			if (++probed >= PROBE_MAX)
+				break;
+			continue;
+		}
 		memset(p->used + start, 1, n);
 		p->nfree -= n;
 		p->cursor = (start + n) % p->npairs;

@@ -234,8 +234,10 @@ class FdLeak:
         u.close()
 
     def s_port_taken(self, c):
-        """Every free port of the recorder's range taken by us: the session
-        is made (folder, capture) and then fails binding its sockets."""
+        """Every free port of the recorder's range taken by us: the recorder
+        probes a block before it hands it out (rxports.c) and finds none, so
+        the INVITE gets 503 (no media ports) and nothing is left open; its
+        status counts the blocks passed over (ports_busy)."""
         rec = self.rec
         held = []
         for p in range(rec.port_min, rec.port_max + 1):
@@ -248,8 +250,11 @@ class FdLeak:
         try:
             u = rt.SipUac(rec.sip_port)
             r = self.invite(u, ack=False)
-            c(r is not None and r["code"] == 500, "ports taken: INVITE %s, want 500"
+            c(r is not None and r["code"] == 503, "ports taken: INVITE %s, want 503"
               % (r and r["first"]))
+            busy = (rec.api.status().get("daemon") or {}).get("ports_busy")
+            c(busy is not None and busy >= 1,
+              "ports taken: status daemon.ports_busy %s, want >= 1" % busy)
             u.close()
         finally:
             for s in held:

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 #include "sdp.h"
 #include "recd.h"
@@ -72,6 +74,36 @@ static void test_port_blocks(void **state)
 	assert_int_equal(rxports_get(p, 3, &c), 0);
 	assert_int_equal(c, 40002);
 	assert_int_equal(rxports_free(p), 2);
+	mem_deref(p);
+}
+
+/* A port of the range held by another program: the block holding it is
+ * passed over, not handed out (the stream's bind would fail: a 500). */
+static void test_port_blocks_busy(void **state)
+{
+	struct rxports *p = NULL;
+	struct sa lo, taken;
+	uint16_t first, b;
+	int fd;
+	(void)state;
+
+	/* an even/odd pair from the kernel, then a range around it */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	sa_set_str(&lo, "127.0.0.1", 0);
+	assert_int_equal(bind(fd, &lo.u.sa, lo.len), 0);
+	taken.len = sizeof(taken.u);
+	assert_int_equal(getsockname(fd, &taken.u.sa, &taken.len), 0);
+	first = (uint16_t)(sa_port(&taken) & ~1u);
+	assert_true(first > 1024 && first < 65000);
+
+	assert_int_equal(rxports_alloc(&p, first, (uint16_t)(first + 9)), 0);
+	rxports_probe(p, &lo);
+	/* the first block would be first..first+3: it holds the taken port */
+	assert_int_equal(rxports_get(p, 2, &b), 0);
+	assert_true(b > sa_port(&taken));
+	assert_true(rxports_busy(p) >= 1);   /* others may hold more */
+	close(fd);
 	mem_deref(p);
 }
 
@@ -277,6 +309,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_rules),
 		cmocka_unit_test(test_port_blocks),
+		cmocka_unit_test(test_port_blocks_busy),
 		cmocka_unit_test(test_answer_fig05_all),
 		cmocka_unit_test(test_answer_audio_only),
 		cmocka_unit_test(test_answer_reoffer),
