@@ -9,7 +9,11 @@
  *                             (events.c)
  *   POST /api/v1/recordings   start: {"call":"<id>"} or {"dn":"<user>"},
  *                             "media":"audio"|"audio+video", optional
- *                             "recorder":"sip:..." -> 201 <recording>;
+ *                             "recorder":"sip:...", "mode":"both" (one
+ *                             SIPREC session) | "per-party" (one per
+ *                             party: 201 is the caller's, "twin" names
+ *                             the callee's; DELETE, pause, resume and
+ *                             media act on both) -> 201 <recording>;
  *                             the call records already: same media 200
  *                             <recording>, other media 409 (error +
  *                             "recording"); no call 404, several calls
@@ -344,6 +348,8 @@ static uint16_t post_recording(struct api *api, struct http_conn *conn,
 			       const struct http_msg *msg)
 {
 	const char *callid = NULL, *dn = NULL, *media = NULL, *recorder = NULL;
+	const char *mode = NULL;
+	struct rec_req req;
 	struct odict *o = NULL;
 	struct bcall *call = NULL;
 	struct recording *rec = NULL;
@@ -362,9 +368,11 @@ static uint16_t post_recording(struct api *api, struct http_conn *conn,
 	else if ((callid = jstring(o, "call", &bad)),
 		 (dn = jstring(o, "dn", &bad)),
 		 (media = jstring(o, "media", &bad)),
-		 (recorder = jstring(o, "recorder", &bad)), bad)
+		 (recorder = jstring(o, "recorder", &bad)),
+		 (mode = jstring(o, "mode", &bad)), bad)
 		sc = reply_error(api, conn, 400, "Bad Request", NULL,
-				 "call, dn, media and recorder are strings");
+				 "call, dn, media, mode and recorder are "
+				 "strings");
 	else if (!callid == !dn)
 		sc = reply_error(api, conn, 400, "Bad Request", NULL,
 				 "give either \"call\" or \"dn\"");
@@ -372,6 +380,9 @@ static uint16_t post_recording(struct api *api, struct http_conn *conn,
 			    strcmp(media, "audio+video")))
 		sc = reply_error(api, conn, 400, "Bad Request", NULL,
 				 "media must be \"audio\" or \"audio+video\"");
+	else if (mode && strcmp(mode, "both") && strcmp(mode, "per-party"))
+		sc = reply_error(api, conn, 400, "Bad Request", NULL,
+				 "mode must be \"both\" or \"per-party\"");
 	else if (recorder && !rec_uri_valid(recorder))
 		sc = reply_error(api, conn, 400, "Bad Request", NULL,
 				 "recorder must be a sip: URI");
@@ -389,20 +400,24 @@ static uint16_t post_recording(struct api *api, struct http_conn *conn,
 		goto out;
 
 	video = !strcmp(media, "audio+video");
-	err = rec_start(api->recs, call, video, recorder, &rec);
+	req.video = video;
+	req.per_party = mode && !strcmp(mode, "per-party");
+	req.recorder = recorder;
+	err = rec_start(api->recs, call, &req, &rec);
 	switch (err) {
 	case 0:
 		sc = reply_json(api, conn, 201, "Created", NULL, rec_print,
 				rec);
 		break;
 	case EEXIST:
-		if (rec->video == video) {
+		if (rec->video == video &&
+		    (rec->party != REC_BOTH) == req.per_party) {
 			sc = reply_json(api, conn, 200, "OK", NULL, rec_print,
 					rec);
 		}
 		else {
 			struct jerr_rec e = {409, "the call is being recorded "
-					     "with other media", rec};
+					     "with other media or mode", rec};
 			sc = reply_json(api, conn, 409, "Conflict", NULL,
 					jerr_rec_print, &e);
 		}
@@ -440,8 +455,12 @@ static uint16_t one_recording(struct api *api, struct http_conn *conn,
 	    !(rec = recs_find(api->recs, id)))
 		return reply_error(api, conn, 404, "Not Found", NULL,
 				   "no such recording");
-	if (stop)
+	if (stop) {
+		/* per-party: the recording is both sessions */
+		if (rec->twin)
+			rec_stop(rec->twin, "stopped by the API");
 		rec_stop(rec, "stopped by the API");
+	}
 	return reply_json(api, conn, 200, "OK", NULL, rec_print, rec);
 }
 
@@ -464,9 +483,13 @@ static uint16_t rec_change(struct api *api, struct http_conn *conn,
 				   "no such recording");
 	if (!pl_strcmp(action, "pause")) {
 		err = rec_pause(rec);
+		if (!err && rec->twin)
+			(void)rec_pause(rec->twin);
 	}
 	else if (!pl_strcmp(action, "resume")) {
 		err = rec_resume(rec);
+		if (!err && rec->twin)
+			(void)rec_resume(rec->twin);
 	}
 	else {
 		if (!msg->mb || !mbuf_get_left(msg->mb) ||
@@ -480,6 +503,9 @@ static uint16_t rec_change(struct api *api, struct http_conn *conn,
 					   "\"audio\" or \"audio+video\"}");
 		}
 		err = rec_media(rec, !strcmp(media, "audio+video"));
+		if (!err && rec->twin)
+			(void)rec_media(rec->twin, !strcmp(media,
+							   "audio+video"));
 		mem_deref(o);
 	}
 	if (!err)

@@ -56,6 +56,8 @@ void bcall_event(struct bcall_priv *cp, const char *type)
 {
 	if (cp->b->eventh)
 		cp->b->eventh(type, cp->pub, cp->b->arg);
+	if (cp->b->answerh && !strcmp(type, "call.answered"))
+		cp->b->answerh(cp->pub, cp->b->answerarg);
 }
 
 static bool leg_cmp(struct le *le, void *arg)
@@ -284,6 +286,17 @@ void b2bua_end_hook(struct b2bua *b, bcall_end_h *h, void *arg)
 	b->endarg = arg;
 }
 
+/*
+ * b2bua_answer_hook: H(call, ARG) runs after every call.answered event,
+ * the call answered and its media set up; NULL stops it. ARG as for
+ * b2bua_end_hook.
+ */
+void b2bua_answer_hook(struct b2bua *b, bcall_end_h *h, void *arg)
+{
+	b->answerh = h;
+	b->answerarg = arg;
+}
+
 static void b2bua_destructor(void *arg)
 {
 	struct b2bua *b = arg;
@@ -296,6 +309,8 @@ static void b2bua_destructor(void *arg)
 	b->arg = NULL;
 	b->endh = NULL;
 	b->endarg = NULL;
+	b->answerh = NULL;
+	b->answerarg = NULL;
 	b2bua_shutdown(b);
 	tmr_cancel(&b->oktick);
 	mem_deref(b->legs);

@@ -34,6 +34,9 @@ struct b2bua {
 	/* told first thing in bcall_end (rec.c: the call's recordings stop) */
 	void (*endh)(struct bcall *call, void *arg);
 	void *endarg;
+	/* told right after call.answered (rec.c: the static record policy) */
+	void (*answerh)(struct bcall *call, void *arg);
+	void *answerarg;
 	uint32_t no_answer_ms;
 	uint32_t session_expires;
 	bool routes_need_auth;

@@ -225,10 +225,12 @@ static int rec_event_print(struct re_printf *pf, void *arg)
 
 	return re_hprintf(pf, "{\"event\":%H,\"time\":%H,\"time_ms\":%llu,"
 			  "\"call_id\":%H,\"recording_id\":%H,\"medium\":%H,"
-			  "\"recorder\":%H,\"reason\":%H,\"recording\":%H}",
+			  "\"party\":\"%s\",\"recorder\":%H,\"reason\":%H,"
+			  "\"recording\":%H}",
 			  api_jstr, ev->type, api_jtime, &ev->now,
 			  (unsigned long long)ev->now, api_jstr, rec->call,
-			  api_jstr, rec->id, api_jstr, ev->medium, api_jstr,
+			  api_jstr, rec->id, api_jstr, ev->medium,
+			  rec_party_name(rec->party), api_jstr,
 			  rec->recorders[rec->cur], api_jstr, ev->reason,
 			  rec_json, rec);
 }
@@ -238,7 +240,7 @@ static int rec_event_print(struct re_printf *pf, void *arg)
  * active one). One text frame per event, e.g.
  *   {"event":"recording.video.rejected","time":"2026-...Z",
  *    "time_ms":1798000000123,"call_id":"c1-3f2a1b",
- *    "recording_id":"r1-9f3a2c","medium":"video",
+ *    "recording_id":"r1-9f3a2c","medium":"video","party":"both",
  *    "recorder":"sip:srs@127.0.0.1:5090","reason":"policy: audio only",
  *    "recording":{...rec_json...}}
  * "call_id" is tally's call id (the "id" of the call's events).

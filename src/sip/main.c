@@ -223,7 +223,8 @@ static int start(void)
 		return err;
 	{
 		struct recs_params rp = {d.sip, d.b2bua, d.conf.recorders,
-					 d.conf.recorder_timeout_ms};
+					 d.conf.recorder_timeout_ms,
+					 d.conf.record};
 		err = recs_alloc(&d.recs, &rp);
 		if (err) {
 			log_err("sip: recorders '%s': %s", d.conf.recorders,
@@ -231,6 +232,7 @@ static int start(void)
 			return err;
 		}
 		b2bua_end_hook(d.b2bua, recs_call_end, d.recs);
+		b2bua_answer_hook(d.b2bua, recs_call_answered, d.recs);
 	}
 	if (d.conf.api_listen[0]) {
 		err = api_alloc(&d.api, d.conf.api_listen, d.conf.api_token,
@@ -273,6 +275,9 @@ static void stop(void)
 {
 	d.uh = mem_deref(d.uh);
 	d.probe = mem_deref(d.probe);
+	/* no recording starts from here on */
+	if (d.b2bua)
+		b2bua_answer_hook(d.b2bua, NULL, NULL);
 	b2bua_shutdown(d.b2bua);
 	recs_shutdown(d.recs);
 	recs_events(d.recs, NULL, NULL);

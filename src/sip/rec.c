@@ -29,6 +29,7 @@
 
 struct recs {
 	struct sip *sip;              /* borrowed */
+	struct recpolicy *policy;     /* the record key's rules */
 	struct b2bua *b2bua;          /* borrowed */
 	char recorders[REC_MAX_RECORDERS][REC_URI_MAX];
 	unsigned nrecorders;
@@ -140,10 +141,18 @@ static void fail_all(struct recording *rec, const char *reason)
 			mset(rec, m, RM_FAILED, reason);
 }
 
+const char *rec_party_name(enum rec_party party)
+{
+	return party == REC_CALLER ? "caller" : party == REC_CALLEE ?
+		"callee" : "both";
+}
+
 static void rec_destructor(void *arg)
 {
 	struct recording *rec = arg;
 
+	if (rec->twin)
+		rec->twin->twin = NULL;
 	list_unlink(&rec->le);
 	mem_deref(rec->ng);
 	mem_deref(rec->ss);
@@ -331,7 +340,8 @@ static void answer_h(int err, const struct sip_msg *msg, const struct pl *sdp,
 	err = ngsub_answer(rec->ms, &rec->ng, rec->callid, rec->to_tag, sdp,
 			   ans_resp, rec);
 	if (err)
-		rec_fail(rec, "cannot send subscribe answer to the media server");
+		rec_fail(rec, "cannot send subscribe answer to the media "
+			 "server");
 }
 
 static void close_h(const char *reason, void *arg)
@@ -466,8 +476,11 @@ static void sub_resp(int err, const struct benc_node *reply, void *arg)
 
 /* ---- the API side ---- */
 
-int rec_start(struct recs *rs, struct bcall *call, bool video,
-	      const char *recorder, struct recording **recp)
+/* A new recording of CALL's PARTY (one session), its subscribe request
+ * on the way. 0 and *RECP (in rs->active), or an errno. */
+static int rec_new(struct recs *rs, struct bcall *call,
+		   const struct rec_req *req, enum rec_party party,
+		   struct recording **recp)
 {
 	const char *tags[2];
 	struct ngsub_req_params p;
@@ -475,26 +488,14 @@ int rec_start(struct recs *rs, struct bcall *call, bool video,
 	unsigned i;
 	int err;
 
-	if (!rs || !call || !recp)
-		return EINVAL;
-	if ((rec = recs_find_call(rs, call->id))) {
-		*recp = rec;
-		return EEXIST;
-	}
-	if (recorder && !rec_uri_valid(recorder))
-		return EINVAL;
-	if (!recorder && !rs->nrecorders)
-		return ENOENT;
-	if (call->state != BCALL_ANSWERED || !bcall_mediasrv(call))
-		return EAGAIN;
-
 	rec = mem_zalloc(sizeof(*rec), rec_destructor);
 	if (!rec)
 		return ENOMEM;
 	rec->recs = rs;
 	rec->bc = call;
 	rec->ms = bcall_mediasrv(call);
-	rec->video = video;
+	rec->video = req->video;
+	rec->party = party;
 	rec->timeout_ms = rs->timeout_ms;
 	rec->created = sipd_now_ms();
 	re_snprintf(rec->id, sizeof(rec->id), "r%llu-%llx",
@@ -503,9 +504,9 @@ int rec_start(struct recs *rs, struct bcall *call, bool video,
 	str_ncpy(rec->call, call->id, sizeof(rec->call));
 	str_ncpy(rec->callid, call->callid, sizeof(rec->callid));
 	rec->mst[REC_AUDIO] = RM_REQUESTED;
-	rec->mst[REC_VIDEO] = video ? RM_REQUESTED : RM_NONE;
-	if (recorder) {
-		str_ncpy(rec->recorders[0], recorder, REC_URI_MAX);
+	rec->mst[REC_VIDEO] = req->video ? RM_REQUESTED : RM_NONE;
+	if (req->recorder) {
+		str_ncpy(rec->recorders[0], req->recorder, REC_URI_MAX);
 		rec->nrecorders = 1;
 	}
 	else {
@@ -515,22 +516,60 @@ int rec_start(struct recs *rs, struct bcall *call, bool video,
 		rec->nrecorders = rs->nrecorders;
 	}
 
-	tags[0] = call->caller.tag;
-	tags[1] = call->callee.tag;
 	memset(&p, 0, sizeof(p));
+	p.ntags = 0;
+	if (party != REC_CALLEE)
+		tags[p.ntags++] = call->caller.tag;
+	if (party != REC_CALLER)
+		tags[p.ntags++] = call->callee.tag;
 	p.from_tags = tags;
-	p.ntags = 2;
 	p.callid = call->callid;
-	p.media = video ? "audio+video" : "audio";
+	p.media = req->video ? "audio+video" : "audio";
 	err = ngsub_request(rec->ms, &rec->ng, &p, sub_resp, rec);
 	if (err) {
 		mem_deref(rec);
 		return err;
 	}
 	list_append(&rs->active, &rec->le, rec);
-	log_info("rec: [%s] recording call %s (%s) to %s%s", rec->id,
-		 rec->call, p.media, rec->recorders[0],
+	log_info("rec: [%s] recording call %s (%s, %s) to %s%s", rec->id,
+		 rec->call, p.media, rec_party_name(party), rec->recorders[0],
 		 rec->nrecorders > 1 ? " (and failover)" : "");
+	*recp = rec;
+	return 0;
+}
+
+int rec_start(struct recs *rs, struct bcall *call, const struct rec_req *req,
+	      struct recording **recp)
+{
+	struct recording *rec, *rec2;
+	int err;
+
+	if (!rs || !call || !req || !recp)
+		return EINVAL;
+	if ((rec = recs_find_call(rs, call->id))) {
+		*recp = rec;
+		return EEXIST;
+	}
+	if (req->recorder && !rec_uri_valid(req->recorder))
+		return EINVAL;
+	if (!req->recorder && !rs->nrecorders)
+		return ENOENT;
+	if (call->state != BCALL_ANSWERED || !bcall_mediasrv(call))
+		return EAGAIN;
+	err = rec_new(rs, call, req, req->per_party ? REC_CALLER : REC_BOTH,
+		      &rec);
+	if (err)
+		return err;
+	if (req->per_party) {
+		err = rec_new(rs, call, req, REC_CALLEE, &rec2);
+		if (err) {
+			/* nothing was reported yet: no events */
+			mem_deref(rec);
+			return err;
+		}
+		rec->twin = rec2;
+		rec2->twin = rec;
+	}
 	*recp = rec;
 	return 0;
 }
@@ -616,6 +655,27 @@ void recs_call_end(struct bcall *call, void *arg)
 	}
 }
 
+/* The b2bua's answer hook: the first record rule matching CALL starts
+ * its recording, as POST /api/v1/recordings would. */
+void recs_call_answered(struct bcall *call, void *arg)
+{
+	struct recs *rs = arg;
+	struct recording *rec;
+	struct rec_req req;
+	int err;
+
+	if (!rs || !call || !recpolicy_match(rs->policy, call, &req))
+		return;
+	err = rec_start(rs, call, &req, &rec);
+	if (err && err != EEXIST)
+		log_warn("rec: call %s: the record policy cannot start its "
+			 "recording: %s", call->id, strerror(err));
+	else if (!err)
+		log_info("rec: [%s] call %s recorded by policy (%s%s)",
+			 rec->id, call->id, req.video ? "audio+video" :
+			 "audio", req.per_party ? ", per party" : "");
+}
+
 bool recs_request(struct recs *rs, const struct sip_msg *msg)
 {
 	struct le *le;
@@ -697,7 +757,8 @@ static int streams_json(struct re_printf *pf, const struct recording *rec)
 /*
  * The JSON of REC, e.g.
  *   {"id":"r1-9f3a2c","call":"c1-3f2a1b","call_id":"...","state":"active",
- *    "media":"audio+video","recorder":"sip:srs@127.0.0.1:5090",
+ *    "media":"audio+video","mode":"both","party":"both","twin":null,
+ *    "recorder":"sip:srs@127.0.0.1:5090",
  *    "siprec_call_id":"...","media_server":"127.0.0.1:2223",
  *    "to_tag":"tally-sub-...","audio":{"state":"started","reason":null,
  *    "labels":[1,3]},"video":{"state":"rejected","reason":"...",
@@ -712,12 +773,16 @@ int rec_json(struct re_printf *pf, const struct recording *rec)
 	int err;
 
 	err = re_hprintf(pf, "{\"id\":%H,\"call\":%H,\"call_id\":%H,"
-			 "\"state\":\"%s\",\"media\":\"%s\",\"recorder\":%H,"
+			 "\"state\":\"%s\",\"media\":\"%s\",\"mode\":\"%s\","
+			 "\"party\":\"%s\",\"twin\":%H,\"recorder\":%H,"
 			 "\"siprec_call_id\":%H,\"media_server\":%H,"
 			 "\"to_tag\":%H,",
 			 api_jstr, rec->id, api_jstr, rec->call, api_jstr,
 			 rec->callid, rec_state_name(rec->state),
 			 rec->video ? "audio+video" : "audio",
+			 rec->party == REC_BOTH ? "both" : "per-party",
+			 rec_party_name(rec->party), api_jstr,
+			 rec->twin ? rec->twin->id : NULL,
 			 api_jstr, rec->recorders[rec->cur],
 			 api_jstr, rec->siprec_callid[0] ?
 			 rec->siprec_callid : NULL,
@@ -770,6 +835,7 @@ static void recs_destructor(void *arg)
 	rs->eh = NULL;
 	recs_shutdown(rs);
 	list_flush(&rs->ended);
+	mem_deref(rs->policy);
 }
 
 static int recorders_parse(struct recs *rs, const char *list)
@@ -828,6 +894,12 @@ int recs_alloc(struct recs **rsp, const struct recs_params *p)
 	list_init(&rs->active);
 	list_init(&rs->ended);
 	err = recorders_parse(rs, p->recorders);
+	if (!err)
+		err = recpolicy_alloc(&rs->policy, p->record);
+	if (!err && recpolicy_count(rs->policy) && !rs->nrecorders) {
+		log_err("record: a record policy needs recorders");
+		err = EINVAL;
+	}
 	if (err) {
 		mem_deref(rs);
 		return err;

@@ -13,7 +13,10 @@
  *
  * One recording is one SIPREC session for both parties of a call: up to
  * four m= lines (each party's audio, and with audio+video each party's
- * video). The signalling path, worked example (call c1-ab, alice -> bob):
+ * video). Mode "per-party" starts two recordings, twins, each with one
+ * party's send streams (ng from-tags [that party]); the API acts on both
+ * for DELETE, pause, resume and media. The signalling path, worked
+ * example (call c1-ab, alice -> bob):
  *
  *   POST /api/v1/recordings {"call":"c1-ab","media":"audio+video"}
  *   ng "subscribe request" call-id, from-tags [alice's, bob's], media
@@ -94,12 +97,26 @@ struct rec_stream {
 	enum { RS_OFFERED = 0, RS_ACCEPTED, RS_REJECTED } st;
 };
 
+/* Whose streams a SIPREC session carries. Mode "per-party" makes two
+ * recordings, one per party, each the other's twin: one session with the
+ * caller's send streams (metadata: the caller sends them, the callee
+ * receives them), one with the callee's. */
+enum rec_party { REC_BOTH = 0, REC_CALLER, REC_CALLEE };
+
+/* What a start asks for (API, static policy). */
+struct rec_req {
+	bool video;                   /* audio+video, else audio */
+	bool per_party;               /* two sessions, else one for both */
+	const char *recorder;         /* NULL: the configured list */
+};
+
 /* The change of a running recording in flight (one at a time). */
 enum rec_mod {
 	RMOD_NONE = 0,
 	RMOD_PAUSE,
 	RMOD_RESUME,
-	RMOD_VIDEO_ADD,               /* ng subscribe request (add), re-INVITE */
+	RMOD_VIDEO_ADD,               /* ng subscribe request (add),
+				       * then the re-INVITE */
 	RMOD_VIDEO_DROP,
 };
 
@@ -116,6 +133,10 @@ struct recording {
 	struct bcall *bc;             /* borrowed while the call lives */
 	struct mediasrv *ms;          /* borrowed */
 	bool video;                   /* audio+video requested */
+	enum rec_party party;
+	struct recording *twin;       /* borrowed: the other party's session
+				       * (per-party); each clears the other's
+				       * pointer when it goes */
 	enum rec_state state;
 	enum rec_mstate mst[REC_NMEDIA];
 	char mreason[REC_NMEDIA][REC_REASON_MAX];
@@ -153,6 +174,7 @@ struct recs_params {
 	struct b2bua *b2bua;          /* borrowed */
 	const char *recorders;        /* "sip:a,sip:b" (config), may be "" */
 	uint32_t timeout_ms;          /* INVITE without final answer */
+	const char *record;           /* the record policy lines, may be "" */
 };
 
 /* rec.c */
@@ -160,13 +182,13 @@ int  recs_alloc(struct recs **rsp, const struct recs_params *p);
 void recs_events(struct recs *rs, rec_event_h *eh, void *arg);
 /* End every recording (BYE, unsubscribe, events): before the API goes. */
 void recs_shutdown(struct recs *rs);
-/* Start recording CALL (answered) with MEDIA audio (VIDEO false) or
- * audio+video, to RECORDER (NULL: the configured list). 0 and *RECP
- * (borrowed); EEXIST with *RECP the call's active recording; ENOENT: no
- * recorder configured; EINVAL: bad recorder URI; EAGAIN: call not
- * answered; ENOMEM. */
-int  rec_start(struct recs *rs, struct bcall *call, bool video,
-	       const char *recorder, struct recording **recp);
+/* Start recording CALL (answered) as REQ says. 0 and *RECP (borrowed;
+ * per-party: the caller's session, rec->twin the callee's); EEXIST with
+ * *RECP the call's active recording; ENOENT: no recorder configured;
+ * EINVAL: bad recorder URI; EAGAIN: call not answered; ENOMEM. */
+int  rec_start(struct recs *rs, struct bcall *call, const struct rec_req *req,
+	       struct recording **recp);
+const char *rec_party_name(enum rec_party party);
 /* Stop REC (API): BYE, unsubscribe, .stopped events. */
 void rec_stop(struct recording *rec, const char *reason);
 /* recmod.c: changes of a running recording (see the banner). 0: the
@@ -183,6 +205,8 @@ struct recording *recs_find_call(const struct recs *rs, const char *call);
 const struct list *recs_active(const struct recs *rs);
 /* The b2bua's end hook: every recording of CALL stops ("call ended"). */
 void recs_call_end(struct bcall *call, void *arg);
+/* The b2bua's answer hook: the record policy may start a recording. */
+void recs_call_answered(struct bcall *call, void *arg);
 /* In-dialog requests and stray 2xx from recorders (main.c): true if MSG
  * belonged to a recording. */
 bool recs_request(struct recs *rs, const struct sip_msg *msg);
@@ -280,6 +304,17 @@ struct mediasrv *bcall_mediasrv(const struct bcall *call);
 typedef void (bcall_end_h)(struct bcall *call, void *arg);
 /* Called by bcall_end() first, while the call and its media still exist. */
 void b2bua_end_hook(struct b2bua *b, bcall_end_h *h, void *arg);
+/* Called after every call.answered event. */
+void b2bua_answer_hook(struct b2bua *b, bcall_end_h *h, void *arg);
+
+/* recpolicy.c: the static record policy (config key "record") */
+struct recpolicy;
+int  recpolicy_alloc(struct recpolicy **rpp, const char *lines);
+/* The first rule matching CALL's caller or callee user: true and *REQ
+ * (recorder NULL: the configured list). */
+bool recpolicy_match(const struct recpolicy *rp, const struct bcall *call,
+		     struct rec_req *req);
+unsigned recpolicy_count(const struct recpolicy *rp);
 
 
 #endif

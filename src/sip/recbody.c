@@ -13,9 +13,11 @@
  *        (video dropped or never asked for: lines are never removed)
  *   a=   the direction: a=inactive while paused, else a=sendonly
  * Worked example (audio+video recording, paused, second re-INVITE):
- *   o=tally-media 1765000000 1 IN IP4 10.0.0.5     o=tally-media 1765000000 3 IN IP4 10.0.0.5
- *   m=audio 30000 RTP/AVP 0 ... a=sendonly   ->    m=audio 30000 ... a=inactive
- *   m=video 30002 RTP/AVP 96 ... a=sendonly        m=video 30002 ... a=inactive
+ *   o=- 1765000000 1 IN IP4 10.0.0.5   ->  o=- 1765000000 3 IN IP4 10.0.0.5
+ *   m=audio 30000 RTP/AVP 0 ...             m=audio 30000 RTP/AVP 0 ...
+ *   a=sendonly                              a=inactive
+ *   m=video 30002 RTP/AVP 96 ...            m=video 30002 RTP/AVP 96 ...
+ *   a=sendonly                              a=inactive
  *
  * The metadata (rsmw.h) is made once with the session: group, session,
  * both participants, one stream per m= line, each stream sent by its

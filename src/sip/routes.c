@@ -74,7 +74,7 @@ static bool pattern_char_ok(char c)
 	return isalnum((unsigned char)c) || strchr("+*#-_.~!", c);
 }
 
-static bool pattern_valid(const struct pl *p)
+bool routes_pattern_valid(const struct pl *p)
 {
 	size_t i;
 
@@ -117,7 +117,7 @@ static bool target_valid(const struct pl *u)
 	return uri_decode(&uri, &pl) == 0 && pl_isset(&uri.host);
 }
 
-static bool pattern_match(const char *pat, const struct pl *user)
+bool routes_pattern_match(const char *pat, const struct pl *user)
 {
 	const char *p;
 	size_t i = 0;
@@ -184,7 +184,7 @@ static int route_parse(struct routes *r, const struct pl *line, unsigned n)
 			(int)line->l, line->p);
 		return EINVAL;
 	}
-	if (!pattern_valid(&pat)) {
+	if (!routes_pattern_valid(&pat)) {
 		log_err("routes: line %u '%.*s': bad pattern", n,
 			(int)line->l, line->p);
 		return EINVAL;
@@ -281,7 +281,7 @@ int routes_match(const struct routes *r, const struct pl *user, char *uri,
 	for (le = r->l.head; le; le = le->next) {
 		const struct route *rt = le->data;
 
-		if (!pattern_match(rt->pattern, user))
+		if (!routes_pattern_match(rt->pattern, user))
 			continue;
 		if (!user->l && strstr(rt->uri, USER_VAR)) {
 			log_debug("routes: line %u '%s' needs a user, the "

@@ -34,6 +34,7 @@ struct sipd_conf {
 	uint32_t no_answer_secs;    /* INVITE without final answer -> 408 */
 	bool routes_need_auth;      /* static routes only for authenticated callers */
 	uint32_t session_expires;   /* RFC 4028 default interval offered, s */
+	char record[4096];          /* MULTI: "pattern media [mode]" lines */
 	char recorders[2048];       /* SIPREC recorders (SRS), comma separated,
 				     * tried in order */
 	uint32_t recorder_timeout_ms; /* recording INVITE without final answer */
@@ -131,6 +132,9 @@ struct routes;
  * more characters); "*" alone matches anything. URI may hold ${user}.
  * First match wins. 0, EINVAL (with the bad line in the log). */
 int  routes_alloc(struct routes **rp, const char *lines);
+/* The pattern language of routes.c's banner (also the record policy's). */
+bool routes_pattern_valid(const struct pl *pat);
+bool routes_pattern_match(const char *pat, const struct pl *user);
 /* The target URI for USER written to URI; 0 or ENOENT. */
 int  routes_match(const struct routes *r, const struct pl *user, char *uri,
 		  size_t size);

@@ -23,6 +23,18 @@ One call, recorded "audio" to the configured recorder:
      stored; its stereo.wav has one silent run, of the pause's length
      (the time between .paused and .resumed) within 0.35 s; its capture
      holds both parties' video RTP
+A second call, recorded "audio+video" with "mode":"per-party":
+  pp two sessions at the recorder, each with one party's audio and video,
+     its metadata naming that party as sender and the other as receiver;
+     events carry the party; GET lists both (twin ids); the same start
+     again is 200, another mode 409, a bad mode 400; pause on one id
+     pauses both, DELETE stops both
+tally-sip runs with record=9xx1 audio+video per-party and record=20x1
+audio:
+  pol the first call (to 2000) matches no rule: nothing recorded until the
+     POST; a call to 2001 is recorded audio, one session, at its answer:
+     audio.started, the recorder's session, GET lists it, a POST for it is
+     200 with it; the hang-up gives audio.stopped
 Every daemon log is checked for sanitizer reports; tally-sip exits 0 on
 SIGTERM. Ports are picked at run time; only processes started here are
 stopped, by PID.
@@ -102,6 +114,7 @@ def run(tmp):
             "--media-servers=%s:%d" % (LO, media.ng_port),
             "--api-listen=%s:%d" % (LO, api_port), "--api-token=" + TOKEN,
             "--recorders=" + rec_uri, "--recorder-timeout-ms=3000",
+            "--record=9xx1 audio+video per-party", "--record=20x1 audio",
             "--route=2xxx sip:${user}@%s:%d" % (LO, callee.port)], tmp)
         procs.append(sip)
 
@@ -120,6 +133,9 @@ def run(tmp):
         d = caller.call(sip_port, "2000")
         dd = callee.wait_dialog(seen)
         call = find_call(api_port, "1000", d.callid)
+        time.sleep(0.3)
+        st, _, lst = api_request(api_port, "/api/v1/recordings", token=TOKEN)
+        check(not lst["recordings"], "a call to 2000 recorded by no rule: %r" % lst)
         st, _, r = post(api_port, {"call": call["id"], "media": "audio"})
         check(st == 201, "start: %d %r" % (st, r))
         rid = r["id"]
@@ -252,6 +268,90 @@ def run(tmp):
         ok("(f) events in order %r; %d metadata documents (%d partial); stereo.wav: one "
            "silence per channel of the pause's %.2f s; video packets captured %r" % (
                names, len(metas), len(partial), pause_s, sorted(per_port.values())))
+
+        # ---------------- (pp) one session per party ----------------
+        seen = set(callee.dialogs)
+        d = caller.call(sip_port, "2000")
+        dd = callee.wait_dialog(seen)
+        call = find_call(api_port, "1000", d.callid)
+        st, _, r = post(api_port, {"call": call["id"], "media": "audio+video", "mode": "per-party"})
+        check(st == 201 and r["mode"] == "per-party" and r["party"] == "caller" and r["twin"],
+              "per-party start %d %r" % (st, r))
+        ra, rb = r["id"], r["twin"]
+        for x in (ra, rb):
+            ev.wait(x, ["recording.audio.started", "recording.video.started"])
+        check({e["party"] for e in ev.of(ra)} == {"caller"} and
+              {e["party"] for e in ev.of(rb)} == {"callee"},
+              "events' party %r %r" % ([e["party"] for e in ev.of(ra)],
+                                       [e["party"] for e in ev.of(rb)]))
+        st, _, lst = api_request(api_port, "/api/v1/recordings", token=TOKEN)
+        mine = {x["id"]: x for x in lst["recordings"] if x["call"] == call["id"]}
+        check(sorted(mine) == sorted([ra, rb]) and mine[rb]["party"] == "callee" and
+              mine[rb]["twin"] == ra and mine[ra]["siprec_call_id"] != mine[rb]["siprec_call_id"],
+              "GET lists %r" % mine)
+        st, _, r2 = post(api_port, {"call": call["id"], "media": "audio+video", "mode": "per-party"})
+        check(st == 200 and r2["id"] == ra, "per-party again: %d %r" % (st, r2))
+        st, _, r2 = post(api_port, {"call": call["id"], "media": "audio+video"})
+        check(st == 409 and r2["recording"]["id"] == ra, "other mode: %d %r" % (st, r2))
+        st, _, r2 = post(api_port, {"call": call["id"], "media": "audio", "mode": "solo"})
+        expect_error(st, r2, 400, "bad mode")
+        aor = {"caller": "sip:1000@%s:%d" % (LO, caller.port), "callee": "sip:2000@"}
+        for x, who, other in ((ra, "caller", "callee"), (rb, "callee", "caller")):
+            g = mine[x]
+            check(all(s["party"] == who for s in g["streams"]) and len(g["streams"]) == 2,
+                  "%s session streams %r" % (who, g["streams"]))
+            rows = rec.api.by_call_id(g["siprec_call_id"])
+            check(len(rows) == 1, "recorder sessions for %s: %r" % (who, rows))
+            sj = rec.api.recording(rows[0]["id"])
+            sj = sj.get("session", sj)
+            labels = sorted(str(s.get("label")) for s in sj.get("streams", []))
+            check(len(labels) == 2 and all(s.get("accepted") for s in sj["streams"]),
+                  "%s: recorder streams %r" % (who, sj.get("streams")))
+            ps = sj.get("participants", [])
+            snd = [p for p in ps if p.get("aor", "").startswith(aor[who])]
+            rcv = [p for p in ps if p.get("aor", "").startswith(aor[other])]
+            check(len(ps) == 2 and len(snd) == 1 and len(rcv) == 1 and
+                  sorted(map(str, snd[0].get("send", []))) == labels and not snd[0].get("recv") and
+                  sorted(map(str, rcv[0].get("recv", []))) == labels and not rcv[0].get("send"),
+                  "%s session metadata: participants %r, labels %r" % (who, ps, labels))
+        st, _, r = action(api_port, ra, "pause")
+        check(st == 200, "per-party pause %d %r" % (st, r))
+        for x in (ra, rb):
+            ev.wait(x, ["recording.audio.paused", "recording.video.paused"])
+        st, _, r = api_request(api_port, "/api/v1/recordings/" + ra, token=TOKEN, method="DELETE")
+        check(st == 200, "per-party DELETE %d %r" % (st, r))
+        for x in (ra, rb):
+            ev.wait(x, ["recording.audio.stopped", "recording.video.stopped"])
+        ok("(pp) per-party: two SIPREC sessions (events with party caller/callee, GET lists "
+           "both), each with its party's 2 streams, the metadata naming it sender and the "
+           "other receiver; pause and DELETE act on both")
+        caller.bye(d, sip_port)
+
+        # ---------------- (pol) the static record policy ----------------
+        seen = set(callee.dialogs)
+        d = caller.call(sip_port, "2001")
+        dd = callee.wait_dialog(seen)
+        call = find_call(api_port, "1000", d.callid)
+
+        def policy_rec():
+            st, _, lst = api_request(api_port, "/api/v1/recordings", token=TOKEN)
+            mine = [x for x in lst["recordings"] if x["call"] == call["id"]]
+            return mine[0] if mine else None
+        wait_until(policy_rec, 5, "the policy's recording of the call to 2001")
+        rp = policy_rec()
+        check(rp["media"] == "audio" and rp["mode"] == "both", "policy recording %r" % rp)
+        ev.wait(rp["id"], ["recording.audio.started"])
+        rows = rec.api.by_call_id(get_rec(api_port, rp["id"])["siprec_call_id"])
+        check(len(rows) == 1, "recorder session of the policy's recording %r" % rows)
+        st, _, r = post(api_port, {"call": call["id"], "media": "audio"})
+        check(st == 200 and r["id"] == rp["id"], "POST on a policy recording %d %r" % (st, r))
+        caller.bye(d, sip_port)
+        ev.wait(rp["id"], ["recording.audio.stopped"])
+        check(ev.names(rp["id"]) == ["recording.audio.started", "recording.audio.stopped"],
+              "policy events %r" % ev.names(rp["id"]))
+        ok("(pol) record=20x1 audio: the call to 2001 recorded at its answer (audio.started, "
+           "the recorder's session, GET; POST answers 200 with it); the call to 2000 matched "
+           "no rule and was not recorded")
 
         rc = sip.stop(signal.SIGTERM, timeout=10)
         check(rc == 0, "tally-sip exited %s on SIGTERM\n%s" % (rc, sip.log(40)))

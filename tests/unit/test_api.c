@@ -90,16 +90,22 @@ struct recording *recs_find(const struct recs *rs, const char *id)
 	return NULL;
 }
 
-int rec_start(struct recs *rs, struct bcall *call, bool video,
-	      const char *recorder, struct recording **recp)
+int rec_start(struct recs *rs, struct bcall *call, const struct rec_req *req,
+	      struct recording **recp)
 {
-	(void)rs; (void)call; (void)video; (void)recorder; (void)recp;
+	(void)rs; (void)call; (void)req; (void)recp;
 	return ENOSYS;
 }
 
 void rec_stop(struct recording *rec, const char *reason)
 {
 	(void)rec; (void)reason;
+}
+
+const char *rec_party_name(enum rec_party party)
+{
+	return party == REC_CALLER ? "caller" : party == REC_CALLEE ?
+		"callee" : "both";
 }
 
 int rec_pause(struct recording *rec)
