@@ -224,7 +224,8 @@ static int start(void)
 	{
 		struct recs_params rp = {d.sip, d.b2bua, d.conf.recorders,
 					 d.conf.recorder_timeout_ms,
-					 d.conf.record};
+					 d.conf.record,
+					 d.conf.recorder_options_secs * 1000};
 		err = recs_alloc(&d.recs, &rp);
 		if (err) {
 			log_err("sip: recorders '%s': %s", d.conf.recorders,

@@ -37,6 +37,8 @@ static const struct tconf_key sipd_keys[] = {
 	  "SIPREC recorders (SRS) for recordings started through the API: SIP URIs, comma separated, tried in order (the next on timeout, 408 or 5xx); e.g. sip:srs@127.0.0.1:5090;transport=tcp"),
 	K("record", TCONF_MULTI, record, NULL,
 	  "static record policy: 'pattern audio|audio+video [both|per-party]', the pattern (as for route) on the caller's or callee's user; every answered call that matches is recorded to the recorders (repeat the key; the first match wins)"),
+	K("recorder-options-secs", TCONF_U32, recorder_options_secs, "10",
+	  "OPTIONS health check of each configured recorder this often; one that answers 503 (for its Retry-After), 408 or nothing is passed over until it answers again; 0 = never"),
 	K("recorder-timeout-ms", TCONF_U32, recorder_timeout_ms, "5000",
 	  "a recording INVITE without a final answer after this long fails over to the next recorder"),
 	K("api-listen", TCONF_STR, api_listen, "127.0.0.1:8080",

@@ -30,6 +30,7 @@
 struct recs {
 	struct sip *sip;              /* borrowed */
 	struct recpolicy *policy;     /* the record key's rules */
+	struct recprobe *probe;       /* OPTIONS health, NULL: off */
 	struct b2bua *b2bua;          /* borrowed */
 	char recorders[REC_MAX_RECORDERS][REC_URI_MAX];
 	unsigned nrecorders;
@@ -318,6 +319,8 @@ static void answer_h(int err, const struct sip_msg *msg, const struct pl *sdp,
 			re_snprintf(why, sizeof(why), "recorder %s answered "
 				    "%u %r", uri, msg->scode, &msg->reason);
 		next = err || msg->scode == 408 || msg->scode >= 500;
+		if (next)
+			recprobe_failed(rec->recs->probe, uri, err, msg);
 		rec->ss = mem_deref(rec->ss);
 		if (next && rec->cur + 1 < rec->nrecorders) {
 			log_info("rec: [%s] %s: trying the next recorder",
@@ -360,7 +363,18 @@ static int try_recorder(struct recording *rec)
 	struct srcsess_params p = {rec->recs->sip, NULL, rec->boundary,
 				   rec->body, rec->recs->timeout_ms, rec->id};
 	int err = ENOENT;
+	unsigned i;
 
+	/* pass over recorders the health checks say are down, unless all
+	 * that are left are (recprobe.c) */
+	for (i = rec->cur; i < rec->nrecorders; i++)
+		if (!recprobe_down(rec->recs->probe, rec->recorders[i]))
+			break;
+	if (i < rec->nrecorders && i > rec->cur) {
+		log_info("rec: [%s] passing over %u recorder(s) found down",
+			 rec->id, i - rec->cur);
+		rec->cur = i;
+	}
 	for (; rec->cur < rec->nrecorders; rec->cur++) {
 		p.uri = rec->recorders[rec->cur];
 		err = srcsess_connect(&rec->ss, &p, answer_h, close_h, rec);
@@ -836,6 +850,7 @@ static void recs_destructor(void *arg)
 	recs_shutdown(rs);
 	list_flush(&rs->ended);
 	mem_deref(rs->policy);
+	mem_deref(rs->probe);
 }
 
 static int recorders_parse(struct recs *rs, const char *list)
@@ -900,6 +915,11 @@ int recs_alloc(struct recs **rsp, const struct recs_params *p)
 		log_err("record: a record policy needs recorders");
 		err = EINVAL;
 	}
+	if (!err && p->probe_ms && rs->nrecorders)
+		err = recprobe_alloc(&rs->probe, rs->sip,
+				     (const char (*)[REC_URI_MAX])rs->recorders,
+				     rs->nrecorders, p->probe_ms,
+				     p->timeout_ms);
 	if (err) {
 		mem_deref(rs);
 		return err;

@@ -175,6 +175,7 @@ struct recs_params {
 	const char *recorders;        /* "sip:a,sip:b" (config), may be "" */
 	uint32_t timeout_ms;          /* INVITE without final answer */
 	const char *record;           /* the record policy lines, may be "" */
+	uint32_t probe_ms;            /* OPTIONS to the recorders, 0: never */
 };
 
 /* rec.c */
@@ -306,6 +307,15 @@ typedef void (bcall_end_h)(struct bcall *call, void *arg);
 void b2bua_end_hook(struct b2bua *b, bcall_end_h *h, void *arg);
 /* Called after every call.answered event. */
 void b2bua_answer_hook(struct b2bua *b, bcall_end_h *h, void *arg);
+
+/* recprobe.c: OPTIONS health checks of the configured recorders */
+struct recprobe;
+int  recprobe_alloc(struct recprobe **rpp, struct sip *sip,
+		    const char (*uris)[REC_URI_MAX], unsigned n,
+		    uint32_t period_ms, uint32_t timeout_ms);
+bool recprobe_down(const struct recprobe *rp, const char *uri);
+void recprobe_failed(struct recprobe *rp, const char *uri, int err,
+		     const struct sip_msg *msg);
 
 /* recpolicy.c: the static record policy (config key "record") */
 struct recpolicy;

@@ -35,6 +35,7 @@ struct sipd_conf {
 	bool routes_need_auth;      /* static routes only for authenticated callers */
 	uint32_t session_expires;   /* RFC 4028 default interval offered, s */
 	char record[4096];          /* MULTI: "pattern media [mode]" lines */
+	uint32_t recorder_options_secs; /* OPTIONS health check period */
 	char recorders[2048];       /* SIPREC recorders (SRS), comma separated,
 				     * tried in order */
 	uint32_t recorder_timeout_ms; /* recording INVITE without final answer */

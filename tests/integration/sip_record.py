@@ -571,7 +571,7 @@ def run(tmp):
             "--media-servers=%s:%d" % (LO, media.ng_port),
             "--api-listen=%s:%d" % (LO, api_port), "--api-token=" + TOKEN,
             "--recorders=sip:srs@%s:%d;transport=tcp, %s" % (LO, dead_tcp, av_uri),
-            "--recorder-timeout-ms=2000",
+            "--recorder-timeout-ms=2000", "--recorder-options-secs=0",
             "--route=2xxx sip:${user}@%s:%d" % (LO, callee.port)], tmp)
         procs.append(sip)
 
@@ -650,6 +650,9 @@ def run(tmp):
 
         caller.bye(d, sip_port)
         ev.wait(rid, ["recording.audio.stopped", "recording.video.stopped"])
+        # call.ended comes in the same main-loop turn, maybe a frame later
+        wait_until(lambda: "call.ended" in [e["event"] for e in ev.call_events(call["id"])],
+                   5, "call.ended of %s" % call["id"])
         names = [e["event"] for e in ev.call_events(call["id"])]
         check(names.index("recording.audio.started") < names.index("recording.audio.stopped") <
               names.index("call.ended") and

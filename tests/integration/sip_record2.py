@@ -35,6 +35,10 @@ audio:
      POST; a call to 2001 is recorded audio, one session, at its answer:
      audio.started, the recorder's session, GET lists it, a POST for it is
      200 with it; the hang-up gives audio.stopped
+tally-sip probes its recorders with OPTIONS every second; the first one
+configured answers 503 with Retry-After: 30:
+  h  it is found down before the first call, gets no second OPTIONS and
+     no INVITE; every recording goes straight to the real recorder
 Every daemon log is checked for sanitizer reports; tally-sip exits 0 on
 SIGTERM. Ports are picked at run time; only processes started here are
 stopped, by PID.
@@ -47,8 +51,10 @@ import os
 import random
 import re
 import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,6 +91,41 @@ def tone(seconds, ssrc, freq):
     return out
 
 
+class Busy503(threading.Thread):
+    """A recorder that is away: every OPTIONS and INVITE gets 503 with
+    Retry-After: 30. Counts what it got."""
+
+    def __init__(self):
+        threading.Thread.__init__(self, daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LO, 0))
+        self.port = self.sock.getsockname()[1]
+        self.got = {}
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            m = sr.parse(data)
+            if not m or m["code"] is not None:
+                continue
+            self.got[m["method"]] = self.got.get(m["method"], 0) + 1
+            if m["method"] == "ACK":
+                continue
+            h = ["SIP/2.0 503 Service Unavailable"] + ["Via: " + v for k, v in m["hdrs"]
+                                                      if k == "via"]
+            h += ["From: " + m["hdr"]["from"], "To: %s;tag=busy" % m["hdr"]["to"],
+                  "Call-ID: " + m["hdr"]["call-id"], "CSeq: " + m["hdr"]["cseq"],
+                  "Retry-After: 30", "Content-Length: 0", "", ""]
+            self.sock.sendto("\r\n".join(h).encode(), src)
+
+    def close(self):
+        self.sock.close()
+
+
 def action(api_port, rid, what, body=None, token=TOKEN, method="POST"):
     return api_request(api_port, "/api/v1/recordings/%s/%s" % (rid, what), token=token,
                        method=method, body=json.dumps(body) if body is not None else None)
@@ -93,7 +134,7 @@ def action(api_port, rid, what, body=None, token=TOKEN, method="POST"):
 def run(tmp):
     tally_sip = binary("TALLY_SIP", "src/sip/tally-sip")
     rt.need_tools("ffprobe")
-    procs, uas, recs = [], [], []
+    procs, uas, recs, others = [], [], [], []
     media = None
     try:
         media = tt.Daemon(nports=200, name="tally-media")
@@ -108,12 +149,16 @@ def run(tmp):
         uas += [callee, caller]
         sip_port, api_port = tt.free_port(), tt.free_port()
         rec_uri = "sip:srs@%s:%d;transport=tcp" % (LO, rec.sip_port)
+        busy = Busy503()
+        others.append(busy)
+        busy_uri = "sip:srs@%s:%d;transport=udp" % (LO, busy.port)
         sip = Proc("tally-sip", [
             tally_sip, "--config-file=none", "--foreground", "--log-level=7",
             "--sip-listen=%s:%d" % (LO, sip_port),
             "--media-servers=%s:%d" % (LO, media.ng_port),
             "--api-listen=%s:%d" % (LO, api_port), "--api-token=" + TOKEN,
-            "--recorders=" + rec_uri, "--recorder-timeout-ms=3000",
+            "--recorders=%s, %s" % (busy_uri, rec_uri), "--recorder-timeout-ms=3000",
+            "--recorder-options-secs=1",
             "--record=9xx1 audio+video per-party", "--record=20x1 audio",
             "--route=2xxx sip:${user}@%s:%d" % (LO, callee.port)], tmp)
         procs.append(sip)
@@ -126,6 +171,8 @@ def run(tmp):
             except OSError:
                 return False
         wait_until(api_up, 10, "tally-sip's API")
+        wait_until(lambda: re.search(r"recorder \S+ down: 503, Retry-After", sip.log(400)), 10,
+                   "the OPTIONS health check to find the first recorder down")
         ev = Events(api_port)
         time.sleep(0.2)
 
@@ -353,6 +400,17 @@ def run(tmp):
            "the recorder's session, GET; POST answers 200 with it); the call to 2000 matched "
            "no rule and was not recorded")
 
+        # ---------------- (h) OPTIONS health ----------------
+        time.sleep(1.5)
+        check(busy.got.get("OPTIONS") == 1 and not busy.got.get("INVITE"),
+              "the recorder answering 503 Retry-After: 30 got %r (want one OPTIONS in 30 s, "
+              "no INVITE)" % busy.got)
+        check(re.search(r"passing over 1 recorder", sip.log(4000)) and
+              not re.search(r"trying the next recorder", sip.log(4000)),
+              "recordings did not pass over the recorder found down")
+        ok("(h) OPTIONS every 1 s: the first recorder answered 503 Retry-After: 30, got no "
+           "further OPTIONS and no INVITE; every recording went to the second at once")
+
         rc = sip.stop(signal.SIGTERM, timeout=10)
         check(rc == 0, "tally-sip exited %s on SIGTERM\n%s" % (rc, sip.log(40)))
         for name, text in [("tally-sip", open(sip.logpath, "rb").read().decode("utf-8", "replace")),
@@ -372,6 +430,8 @@ def run(tmp):
             p.stop(timeout=5)
         for u in uas:
             u.close()
+        for o in others:
+            o.close()
         for r in recs:
             r.stop()
         if media is not None:
