@@ -243,6 +243,10 @@ def run(tmp):
             evp.wait(rid, ["recording.audio.resumed", "recording.video.resumed"])
             rc, out, err = ctl("record", "media", rid, "audio")
             check(rc == 0 and " media=audio " in out, "record media audio: %d %r %r" % (rc, out, err))
+            # the API answers at once and the change (a re-INVITE of the
+            # recording session) runs after: the next one waits for its
+            # event, or tally-sip answers 409 (a change is in flight)
+            evp.wait(rid, ["recording.video.stopped"])
             rc, out, err = ctl("record", "media", rid, "audio+video")
             check(rc == 0 and " media=audio+video " in out,
                   "record media audio+video: %d %r %r" % (rc, out, err))
