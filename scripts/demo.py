@@ -116,9 +116,14 @@ def probe_line(path):
 
 
 def tone_of(samples, rate):
-    """The stronger of 440/880 Hz over the middle second, with its share of the power."""
-    p = rectest.tone_powers(samples, rate, (440, 880), secs=1.0)
-    total = rectest.rms(samples[len(samples) // 2 - rate // 2: len(samples) // 2 + rate // 2]) ** 2
+    """The stronger of 440/880 Hz over the loudest whole second (not the
+    middle one: the recording was paused for a while around there), with
+    its share of the power."""
+    secs = len(samples) // rate
+    loud = [rectest.rms(samples[k * rate:(k + 1) * rate]) for k in range(secs)]
+    k = max(range(secs), key=lambda j: loud[j]) if secs else 0
+    p = rectest.tone_powers(samples, rate, (440, 880), start=k, secs=1.0)
+    total = rectest.rms(samples[k * rate:(k + 1) * rate]) ** 2
     f = max(p, key=p.get)
     return f, (p[f] / total if total > 0 else 0.0)
 
