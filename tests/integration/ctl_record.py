@@ -39,7 +39,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -335,36 +334,13 @@ def run(tmp):
         ok("tally-sip exited 0; tallyctl events exited 0; call lines e.g. %r"
            % [e["line"] for e in calls if e and e["event"] == "call.ended"][0])
     except Exception:
-        for p in procs:
-            print("# --- %s log:\n%s" % (p.name, p.log(40)), flush=True)
         if evp is not None:
             print("# --- tallyctl events lines:\n%s" % "\n".join(evp.lines[-40:]), flush=True)
-        for r in recs:
-            print("# --- %s log:\n%s" % (r.name, r.log_tail(20)), flush=True)
+        sr.dump_logs(procs, recs, 40)
         raise
     finally:
-        for p in reversed(procs):
-            p.stop(timeout=5)
-        for u in uas:
-            u.close()
-        for r in recs:
-            r.stop()
-        if media is not None:
-            media.stop()
-
-
-def main():
-    tmp = tempfile.mkdtemp(prefix="tally-ctl-record-")
-    try:
-        run(tmp)
-    except (Fail, rt.Fail, AssertionError) as e:
-        print("FAIL: %s" % e, flush=True)
-        return 1
-    import shutil
-    shutil.rmtree(tmp, ignore_errors=True)     # kept when something failed
-    print("PASS", flush=True)
-    return 0
+        sr.stop_all(procs, uas, (), recs, media)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(sr.script_main(run, "tally-ctl-record-"))

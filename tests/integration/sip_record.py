@@ -810,36 +810,47 @@ def run(tmp):
                 check(s not in text, "%s: sanitizer report (%s)" % (name, s))
         ok("tally-sip exited 0; no sanitizer reports in any log")
     except Exception:
-        for p in procs:
-            print("# --- %s log:\n%s" % (p.name, p.log(60)), flush=True)
-        for r in recs:
-            print("# --- %s log:\n%s" % (r.name, r.log_tail(30)), flush=True)
+        dump_logs(procs, recs)
         raise
     finally:
-        for p in reversed(procs):
-            p.stop(timeout=5)
-        for u in uas:
-            u.close()
-        for o in others:
-            o.close()
-        for r in recs:
-            r.stop()
-        if media is not None:
-            media.stop()
+        stop_all(procs, uas, others, recs, media)
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="tally-sip-record-")
+def dump_logs(procs, recs, n=60):
+    """After a failure: the tail of every daemon's log."""
+    for p in procs:
+        print("# --- %s log:\n%s" % (p.name, p.log(n)), flush=True)
+    for r in recs:
+        print("# --- %s log:\n%s" % (r.name, r.log_tail(n // 2)), flush=True)
+
+
+def stop_all(procs, uas=(), others=(), recs=(), media=None):
+    """Stop what a test started (by PID, newest first) and close its sockets."""
+    for p in reversed(procs):
+        p.stop(timeout=5)
+    for u in uas:
+        u.close()
+    for o in others:
+        o.close()
+    for r in recs:
+        r.stop()
+    if media is not None:
+        media.stop()
+
+
+def script_main(run, prefix):
+    """Run RUN(tmp) in a new work folder; PASS removes it, FAIL keeps it."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
     try:
         run(tmp)
     except (Fail, rt.Fail, AssertionError) as e:
-        print("FAIL: %s" % e, flush=True)
+        print("FAIL: %s (logs in %s)" % (e, tmp), flush=True)
         return 1
     import shutil
-    shutil.rmtree(tmp, ignore_errors=True)     # kept when something failed
+    shutil.rmtree(tmp, ignore_errors=True)
     print("PASS", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main(run, "tally-sip-record-"))

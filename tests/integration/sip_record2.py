@@ -53,7 +53,6 @@ import re
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 
@@ -420,36 +419,11 @@ def run(tmp):
                 check(s not in text, "%s: sanitizer report (%s)" % (name, s))
         ok("tally-sip exited 0; no sanitizer reports in any log")
     except Exception:
-        for p in procs:
-            print("# --- %s log:\n%s" % (p.name, p.log(60)), flush=True)
-        for r in recs:
-            print("# --- %s log:\n%s" % (r.name, r.log_tail(30)), flush=True)
+        sr.dump_logs(procs, recs)
         raise
     finally:
-        for p in reversed(procs):
-            p.stop(timeout=5)
-        for u in uas:
-            u.close()
-        for o in others:
-            o.close()
-        for r in recs:
-            r.stop()
-        if media is not None:
-            media.stop()
-
-
-def main():
-    tmp = tempfile.mkdtemp(prefix="tally-sip-record2-")
-    try:
-        run(tmp)
-    except (Fail, rt.Fail, AssertionError) as e:
-        print("FAIL: %s" % e, flush=True)
-        return 1
-    import shutil
-    shutil.rmtree(tmp, ignore_errors=True)     # kept when something failed
-    print("PASS", flush=True)
-    return 0
+        sr.stop_all(procs, uas, others, recs, media)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(sr.script_main(run, "tally-sip-record2-"))
