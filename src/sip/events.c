@@ -175,6 +175,31 @@ static int event_print(struct re_printf *pf, void *arg)
 			  bcall_json, ev->call);
 }
 
+/* One event to every client of API (none: the event is only counted):
+ * PH(pf, EV) prints its JSON; LOGID and TYPE name it in a log line. */
+static void event_send(struct api *api, re_printf_h *ph, void *ev,
+		       const char *logid, const char *type)
+{
+	struct mbuf *mb;
+	int err;
+
+	if (!api)
+		return;
+	++api->st.events;
+	if (!list_head(&api->clients))
+		return;
+	mb = mbuf_alloc(2048);
+	if (!mb)
+		return;
+	err = mbuf_printf(mb, "%H", ph, ev);
+	if (err)
+		log_re(LOG_LVL_WARN, "api: [%s] cannot print event %s: %m",
+		       logid, type, err);
+	else
+		broadcast(api, mb);
+	mem_deref(mb);
+}
+
 /*
  * api_call_event: a bcall_event_h. ARG is the struct api, or NULL for the
  * api most recently allocated (none: the event is dropped). CALL is only
@@ -183,31 +208,11 @@ static int event_print(struct re_printf *pf, void *arg)
  */
 void api_call_event(const char *type, const struct bcall *call, void *arg)
 {
-	struct api *api = arg ? arg : api_active();
-	struct event_text ev = {type, call, 0};
-	struct mbuf *mb;
-	int err;
+	struct event_text ev = {type, call, sipd_now_ms()};
 
-	if (!api || !type || !call)
-		return;
-	++api->st.events;
-	if (!list_head(&api->clients))
-		return;
-
-	ev.now = sipd_now_ms();
-	mb = mbuf_alloc(2048);
-	if (!mb)
-		return;
-	err = mbuf_printf(mb, "%H", event_print, &ev);
-	if (err) {
-		log_re(LOG_LVL_WARN, "api: [%s] cannot print event %s: %m",
-			call->callid, type, err);
-		goto out;
-	}
-
-	broadcast(api, mb);
- out:
-	mem_deref(mb);
+	if (type && call)
+		event_send(arg ? arg : api_active(), event_print, &ev,
+			   call->callid, type);
 }
 
 struct rec_event_text {
@@ -248,26 +253,10 @@ static int rec_event_print(struct re_printf *pf, void *arg)
 void api_rec_event(const char *type, const struct recording *rec,
 		   enum rec_medium m, const char *reason, void *arg)
 {
-	struct api *api = arg ? arg : api_active();
 	struct rec_event_text ev = {type, rec, m == REC_VIDEO ? "video" :
-				    "audio", reason, 0};
-	struct mbuf *mb;
-	int err;
+				    "audio", reason, sipd_now_ms()};
 
-	if (!api || !type || !rec)
-		return;
-	++api->st.events;
-	if (!list_head(&api->clients))
-		return;
-	ev.now = sipd_now_ms();
-	mb = mbuf_alloc(2048);
-	if (!mb)
-		return;
-	err = mbuf_printf(mb, "%H", rec_event_print, &ev);
-	if (err)
-		log_re(LOG_LVL_WARN, "api: [%s] cannot print event %s: %m",
-		       rec->id, type, err);
-	else
-		broadcast(api, mb);
-	mem_deref(mb);
+	if (type && rec)
+		event_send(arg ? arg : api_active(), rec_event_print, &ev,
+			   rec->id, type);
 }

@@ -126,29 +126,53 @@ static bool answer_sdp(const struct sip_msg *msg, struct pl *sdp)
 	return true;
 }
 
-static void invite_resp(int err, const struct sip_msg *msg, void *arg)
+/*
+ * The part of a (re-)INVITE's answer both share (WHAT names it in logs):
+ * provisional answers are waited out; an error or a non-2xx goes to H as
+ * it is. True for a 2xx: the caller ACKs it (ack_answer()) once its
+ * dialog is usable.
+ */
+static bool final_2xx(struct srcsess *ss, int err, const struct sip_msg *msg,
+		      srcsess_answer_h *h, const char *what)
 {
-	struct srcsess *ss = arg;
+	if (!err && msg && msg->scode < 200)
+		return false;
+	tmr_cancel(&ss->tmr);
+	/* libre has cleared the request pointer for a final answer */
+	if (err || !msg) {
+		log_info("rec: [%s] %s to %s failed: %s", ss->logid, what,
+			 ss->uri, strerror(err ? err : EPROTO));
+		h(err ? err : EPROTO, NULL, NULL, ss->arg);
+		return false;
+	}
+	if (msg->scode >= 300) {
+		log_info("rec: [%s] recorder %s answered the %s %u %.*s",
+			 ss->logid, ss->uri, what, msg->scode,
+			 (int)msg->reason.l, msg->reason.p);
+		h(0, msg, NULL, ss->arg);
+		return false;
+	}
+	return true;
+}
+
+/* ACK the 2xx MSG to the INVITE with CSEQ, then H with its SDP. */
+static void ack_answer(struct srcsess *ss, uint32_t cseq,
+		       const struct sip_msg *msg, srcsess_answer_h *h)
+{
 	struct pl sdp;
 	bool has_sdp;
 
-	if (!err && msg && msg->scode < 200)
+	ack_send(ss, cseq);
+	has_sdp = answer_sdp(msg, &sdp);
+	h(0, msg, has_sdp ? &sdp : NULL, ss->arg);
+}
+
+static void invite_resp(int err, const struct sip_msg *msg, void *arg)
+{
+	struct srcsess *ss = arg;
+
+	if (!final_2xx(ss, err, msg, ss->ah, "INVITE"))
 		return;
-	tmr_cancel(&ss->tmr);
-	/* libre has cleared ss->req (*reqp) for a final answer */
-	if (err || !msg) {
-		log_info("rec: [%s] INVITE to %s failed: %s", ss->logid,
-			 ss->uri, strerror(err ? err : EPROTO));
-		ss->ah(err ? err : EPROTO, NULL, NULL, ss->arg);
-		return;
-	}
-	if (msg->scode >= 300) {
-		log_info("rec: [%s] recorder %s answered %u %.*s", ss->logid,
-			 ss->uri, msg->scode, (int)msg->reason.l,
-			 msg->reason.p);
-		ss->ah(0, msg, NULL, ss->arg);
-		return;
-	}
 	if (!ss->established) {
 		if (sip_dialog_create(ss->dlg, msg)) {
 			/* no usable dialog (a 2xx without Contact...):
@@ -160,9 +184,7 @@ static void invite_resp(int err, const struct sip_msg *msg, void *arg)
 		}
 		ss->established = true;
 	}
-	ack_send(ss, ss->inv_cseq);
-	has_sdp = answer_sdp(msg, &sdp);
-	ss->ah(0, msg, has_sdp ? &sdp : NULL, ss->arg);
+	ack_answer(ss, ss->inv_cseq, msg, ss->ah);
 }
 
 static void timeout_h(void *arg)
@@ -284,29 +306,9 @@ int srcsess_connect(struct srcsess **ssp, const struct srcsess_params *p,
 static void modify_resp(int err, const struct sip_msg *msg, void *arg)
 {
 	struct srcsess *ss = arg;
-	struct pl sdp;
-	bool has_sdp;
 
-	if (!err && msg && msg->scode < 200)
-		return;
-	tmr_cancel(&ss->tmr);
-	/* libre has cleared ss->mreq for a final answer */
-	if (err || !msg) {
-		log_info("rec: [%s] re-INVITE to %s failed: %s", ss->logid,
-			 ss->uri, strerror(err ? err : EPROTO));
-		ss->mh(err ? err : EPROTO, NULL, NULL, ss->arg);
-		return;
-	}
-	if (msg->scode >= 300) {
-		log_info("rec: [%s] recorder %s answered the re-INVITE %u "
-			 "%.*s", ss->logid, ss->uri, msg->scode,
-			 (int)msg->reason.l, msg->reason.p);
-		ss->mh(0, msg, NULL, ss->arg);
-		return;
-	}
-	ack_send(ss, ss->mod_cseq);
-	has_sdp = answer_sdp(msg, &sdp);
-	ss->mh(0, msg, has_sdp ? &sdp : NULL, ss->arg);
+	if (final_2xx(ss, err, msg, ss->mh, "re-INVITE"))
+		ack_answer(ss, ss->mod_cseq, msg, ss->mh);
 }
 
 /*
