@@ -387,19 +387,7 @@ int mediapool_alloc(struct mediapool **mpp, const char *list,
 	mp->ping_ms = ping_ms ? ping_ms : 1000;
 
 	pl_set_str(&rest, list);
-	while (rest.l) {
-		const char *comma = pl_strchr(&rest, ',');
-
-		item.p = rest.p;
-		item.l = comma ? (size_t)(comma - rest.p) : rest.l;
-		pl_advance(&rest, item.l + (comma ? 1 : 0));
-		while (item.l && (*item.p == ' ' || *item.p == '\t'))
-			pl_advance(&item, 1);
-		while (item.l && (item.p[item.l - 1] == ' ' ||
-				  item.p[item.l - 1] == '\t'))
-			--item.l;
-		if (!item.l)
-			continue;
+	while (sipd_list_next(&rest, &item)) {
 		err = ms_add(mp, &item);
 		if (err)
 			goto out;

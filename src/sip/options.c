@@ -79,3 +79,22 @@ int sipd_conf_load(struct sipd_conf *cf, int argc, char *argv[], bool *exitp)
 	tconf_dump_asked(cf, sipd_keys, argc, argv, exitp);
 	return 0;
 }
+
+bool sipd_list_next(struct pl *rest, struct pl *item)
+{
+	while (rest->l) {
+		const char *comma = pl_strchr(rest, ',');
+
+		item->p = rest->p;
+		item->l = comma ? (size_t)(comma - rest->p) : rest->l;
+		pl_advance(rest, item->l + (comma ? 1 : 0));
+		while (item->l && (*item->p == ' ' || *item->p == '\t'))
+			pl_advance(item, 1);
+		while (item->l && (item->p[item->l - 1] == ' ' ||
+				   item->p[item->l - 1] == '\t'))
+			--item->l;
+		if (item->l)
+			return true;
+	}
+	return false;
+}

@@ -858,19 +858,7 @@ static int recorders_parse(struct recs *rs, const char *list)
 	struct pl rest, item;
 
 	pl_set_str(&rest, list ? list : "");
-	while (rest.l) {
-		const char *comma = pl_strchr(&rest, ',');
-
-		item.p = rest.p;
-		item.l = comma ? (size_t)(comma - rest.p) : rest.l;
-		pl_advance(&rest, item.l + (comma ? 1 : 0));
-		while (item.l && (*item.p == ' ' || *item.p == '\t'))
-			pl_advance(&item, 1);
-		while (item.l && (item.p[item.l - 1] == ' ' ||
-				  item.p[item.l - 1] == '\t'))
-			--item.l;
-		if (!item.l)
-			continue;
+	while (sipd_list_next(&rest, &item)) {
 		if (rs->nrecorders >= REC_MAX_RECORDERS ||
 		    item.l >= REC_URI_MAX)
 			return E2BIG;

@@ -51,6 +51,10 @@ struct sipd_conf {
 };
 
 int  sipd_conf_load(struct sipd_conf *cf, int argc, char *argv[], bool *exitp);
+/* The next item of the comma-separated list in *REST (a config value such
+ * as media-servers or recorders), blanks around it cut, empty items
+ * skipped: true and *ITEM, with *REST advanced past it; false at the end. */
+bool sipd_list_next(struct pl *rest, struct pl *item);
 
 /* ---- ng client and media server pool (ngc.c, mediapool.c) ---- */
 struct ngc;
