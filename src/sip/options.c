@@ -98,3 +98,19 @@ bool sipd_list_next(struct pl *rest, struct pl *item)
 	}
 	return false;
 }
+
+bool sipd_field_next(const struct pl *line, size_t *pos, struct pl *f)
+{
+	size_t i = *pos;
+
+	while (i < line->l && (line->p[i] == ' ' || line->p[i] == '\t'))
+		++i;
+	if (i == line->l)
+		return false;
+	f->p = line->p + i;
+	while (i < line->l && line->p[i] != ' ' && line->p[i] != '\t')
+		++i;
+	f->l = (size_t)(line->p + i - f->p);
+	*pos = i;
+	return true;
+}

@@ -58,23 +58,6 @@ static void recpolicy_destructor(void *arg)
 	list_flush(&rp->rules);
 }
 
-/* Next blank-separated field of LINE from *POS into F; false at the end. */
-static bool field_next(const struct pl *line, size_t *pos, struct pl *f)
-{
-	size_t i = *pos;
-
-	while (i < line->l && (line->p[i] == ' ' || line->p[i] == '\t'))
-		++i;
-	if (i == line->l)
-		return false;
-	f->p = line->p + i;
-	while (i < line->l && line->p[i] != ' ' && line->p[i] != '\t')
-		++i;
-	f->l = (size_t)(line->p + i - f->p);
-	*pos = i;
-	return true;
-}
-
 /* One non-blank line: "pattern media [mode]". */
 static int rule_parse(struct recpolicy *rp, const struct pl *line,
 		      unsigned n)
@@ -83,9 +66,10 @@ static int rule_parse(struct recpolicy *rp, const struct pl *line,
 	struct rule *r;
 	size_t pos = 0;
 
-	if (!field_next(line, &pos, &pat) || !field_next(line, &pos, &media) ||
-	    (field_next(line, &pos, &mode) &&
-	     field_next(line, &pos, &extra))) {
+	if (!sipd_field_next(line, &pos, &pat) ||
+	    !sipd_field_next(line, &pos, &media) ||
+	    (sipd_field_next(line, &pos, &mode) &&
+	     sipd_field_next(line, &pos, &extra))) {
 		log_err("record: line %u '%.*s': want 'pattern "
 			"audio|audio+video [both|per-party]'", n, (int)line->l,
 			line->p);

@@ -153,23 +153,6 @@ bool routes_pattern_match(const char *pat, const struct pl *user)
 	return i == user->l;
 }
 
-/* Next blank-separated field of LINE from *POS into F; false at the end. */
-static bool field_next(const struct pl *line, size_t *pos, struct pl *f)
-{
-	size_t i = *pos;
-
-	while (i < line->l && (line->p[i] == ' ' || line->p[i] == '\t'))
-		++i;
-	if (i == line->l)
-		return false;
-	f->p = line->p + i;
-	while (i < line->l && line->p[i] != ' ' && line->p[i] != '\t')
-		++i;
-	f->l = (size_t)(line->p + i - f->p);
-	*pos = i;
-	return true;
-}
-
 /* One non-blank line: "pattern uri". */
 static int route_parse(struct routes *r, const struct pl *line, unsigned n)
 {
@@ -178,8 +161,9 @@ static int route_parse(struct routes *r, const struct pl *line, unsigned n)
 	size_t pos = 0;
 	int err;
 
-	if (!field_next(line, &pos, &pat) || !field_next(line, &pos, &uri) ||
-	    field_next(line, &pos, &extra)) {
+	if (!sipd_field_next(line, &pos, &pat) ||
+	    !sipd_field_next(line, &pos, &uri) ||
+	    sipd_field_next(line, &pos, &extra)) {
 		log_err("routes: line %u '%.*s': want 'pattern sip:uri'", n,
 			(int)line->l, line->p);
 		return EINVAL;

@@ -55,6 +55,9 @@ int  sipd_conf_load(struct sipd_conf *cf, int argc, char *argv[], bool *exitp);
  * as media-servers or recorders), blanks around it cut, empty items
  * skipped: true and *ITEM, with *REST advanced past it; false at the end. */
 bool sipd_list_next(struct pl *rest, struct pl *item);
+/* The next blank-separated field of LINE from *POS (a "routes" or
+ * "record" config line): true and *F with *POS past it; false at the end. */
+bool sipd_field_next(const struct pl *line, size_t *pos, struct pl *f);
 
 /* ---- ng client and media server pool (ngc.c, mediapool.c) ---- */
 struct ngc;
